@@ -1,0 +1,22 @@
+"""Shared fixtures: where the real CamVid data lives (HF_SEG_CAMVID_ROOT) and offline defaults."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ALBUMENTATIONS_NO_TELEMETRY", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def camvid_root() -> Path:
+    """Root of CamVid in the SegNet layout; tests needing it fail loudly when the variable is unset."""
+    root = os.environ.get("HF_SEG_CAMVID_ROOT")
+    if not root:
+        pytest.fail("set HF_SEG_CAMVID_ROOT to a CamVid folder in the SegNet layout (see README)")
+    path = Path(root)
+    assert (path / "train").is_dir(), f"HF_SEG_CAMVID_ROOT={root} has no train/ folder"
+    return path
