@@ -11,7 +11,8 @@ def main() -> None:
     parser.add_argument("--sam", help="SAM folder or Hub id; default: a random full-size SamConfig() (ViT-B)")
     parser.add_argument("--size", type=int, nargs=2, default=[360, 480], metavar=("H", "W"),
                         help="image height and width (default: CamVid's 360 480)")
-    parser.add_argument("--prompts", type=int, default=40, help="prompts per image (CamVid test, min_area 32: 40 on average, 74 at most)")
+    parser.add_argument("--prompts", type=int, default=40,
+                        help="prompts per image (CamVid test, min_area 32: about 40 on average, 74 at most)")
     parser.add_argument("--prompt", default="box", choices=["box", "point"])
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--device", default="cpu")
