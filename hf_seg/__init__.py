@@ -6,3 +6,4 @@ import os
 os.environ.setdefault("ALBUMENTATIONS_NO_TELEMETRY", "1")
 
 __version__ = "0.1.0"
+from hf_seg import models  # noqa: E402,F401  (registers the model adapters with the transformers Auto classes)

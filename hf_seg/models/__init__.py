@@ -1,0 +1,60 @@
+"""One entry point for every architecture: build_model from a recipe, load_model from a folder or the Hub."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+from transformers import AutoConfig, AutoModelForSemanticSegmentation, PreTrainedConfig, PreTrainedModel, SegformerConfig
+
+from hf_seg.classes import ClassInfo
+from hf_seg.models.errors import ModelConfigError, WeightsNotFoundError, close_matches, one_line
+from hf_seg.models.segformer import SEGFORMER_VARIANTS, InputSizeSegformer, build_segformer
+from hf_seg.models.smp_adapter import SMP_ARCHITECTURES, SmpForSemanticSegmentation, SmpSegmentationConfig, build_smp
+from hf_seg.recipe import ModelConfig
+
+ARCHITECTURES: dict[str, Callable[[ModelConfig, ClassInfo], PreTrainedModel]] = {
+    "segformer": build_segformer,
+    **{name: functools.partial(build_smp, name) for name in SMP_ARCHITECTURES},
+}
+"""Recipe name (model.arch, lower case) -> builder."""
+
+# Saved folders of both families load through the Auto classes; a SegFormer keeps model_type "segformer" (so plain
+# transformers loads it too) and, once hf_seg is imported, comes back as InputSizeSegformer with input-size logits.
+AutoConfig.register(SmpSegmentationConfig.model_type, SmpSegmentationConfig, exist_ok=True)
+AutoModelForSemanticSegmentation.register(SmpSegmentationConfig, SmpForSemanticSegmentation, exist_ok=True)
+AutoModelForSemanticSegmentation.register(SegformerConfig, InputSizeSegformer, exist_ok=True)
+
+
+def build_model(cfg: ModelConfig, class_info: ClassInfo) -> PreTrainedModel:
+    """The model a recipe describes, with id2label, ignore index and palette in its config."""
+    arch = str(cfg.arch).lower()
+    if arch not in ARCHITECTURES:
+        raise ModelConfigError(f"model.arch = '{cfg.arch}' is unknown ({close_matches(arch, ARCHITECTURES)}); "
+                               f"valid: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[arch](cfg, class_info)
+
+
+def load_model(path_or_hub_id: str | Path) -> PreTrainedModel:
+    """A model saved with save_pretrained (either family), from a local folder or the Hub."""
+    try:
+        return AutoModelForSemanticSegmentation.from_pretrained(str(path_or_hub_id))
+    except OSError as e:
+        raise WeightsNotFoundError(
+            f"model '{path_or_hub_id}' could not be loaded ({one_line(e)}); pass a folder written by save_pretrained "
+            "or a Hub model id (online)"
+        ) from e
+
+
+def class_info_from_config(config: PreTrainedConfig) -> ClassInfo:
+    """Class names, ignore index and palette stored in a model's config (either family)."""
+    names = tuple(config.id2label[i] for i in range(len(config.id2label)))
+    palette = tuple(tuple(c) for c in (getattr(config, "palette", None) or ()))
+    return ClassInfo(names=names, ignore_index=config.semantic_loss_ignore_index, palette=palette)
+
+
+__all__ = [
+    "ARCHITECTURES", "SEGFORMER_VARIANTS", "InputSizeSegformer", "ModelConfigError", "SmpForSemanticSegmentation",
+    "SmpSegmentationConfig", "WeightsNotFoundError", "build_model", "class_info_from_config", "load_model",
+]
