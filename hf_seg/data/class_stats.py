@@ -1,0 +1,55 @@
+"""Class pixel frequencies of a split (ignore excluded) and class weights from them, for imbalanced losses."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import datasets
+import numpy as np
+
+from hf_seg.classes import ClassInfo
+from hf_seg.data.errors import DataError
+
+WEIGHT_METHODS = ("inverse_frequency", "median_frequency")
+
+
+def class_pixel_counts(ds: datasets.Dataset, class_info: ClassInfo) -> np.ndarray:
+    """Pixels per class over every mask of `ds` (int64, len num_classes); ignore pixels are not counted."""
+    counts = np.zeros(256, dtype=np.int64)
+    for batch in ds.with_format(None).select_columns(["mask"]).iter(batch_size=64):  # decoded PIL masks
+        for mask in batch["mask"]:
+            counts += np.bincount(np.asarray(mask).ravel(), minlength=256)
+    outside = [int(v) for v in np.flatnonzero(counts) if v >= class_info.num_classes and v != class_info.ignore_index]
+    if outside:
+        raise DataError(f"masks hold values {outside[:10]} outside {class_info.num_classes} classes; "
+                        "build the dataset with build_datasets (it maps and checks mask values)")
+    return counts[:class_info.num_classes]
+
+
+def class_frequencies(ds_train: datasets.Dataset, class_info: ClassInfo) -> np.ndarray:
+    """Share of labelled pixels per class on the given split (sums to 1; float64, len num_classes)."""
+    counts = class_pixel_counts(ds_train, class_info)
+    if counts.sum() == 0:
+        raise DataError("the split has no labelled pixels (every mask is ignore); check the masks and mask_mapping")
+    return counts / counts.sum()
+
+
+def class_weights(freqs: np.ndarray, method: Literal["inverse_frequency", "median_frequency"]) -> np.ndarray:
+    """Loss weight per class (float32); classes absent from the frequencies get 0 (they have no pixels to weigh).
+
+    inverse_frequency: w_c = 1 / (K f_c) over the K present classes, so the pixel-average weight stays 1.
+    median_frequency (Eigen & Fergus): w_c = median(f of present classes) / f_c, so the median class weighs 1.
+    """
+    if method not in WEIGHT_METHODS:
+        raise DataError(f"data.class_weights = {method!r} is unknown; use one of {', '.join(WEIGHT_METHODS)} or null")
+    f = np.asarray(freqs, dtype=np.float64)
+    if f.ndim != 1 or (f < 0).any() or f.sum() <= 0:
+        raise DataError(f"class frequencies {f.tolist()} must be a 1-D array of non-negative shares with a "
+                        "positive sum")
+    present = f > 0
+    weights = np.zeros_like(f)
+    if method == "inverse_frequency":
+        weights[present] = 1.0 / (present.sum() * (f[present] / f.sum()))
+    else:
+        weights[present] = np.median(f[present]) / f[present]
+    return weights.astype(np.float32)
