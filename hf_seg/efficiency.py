@@ -15,6 +15,7 @@ from typing import Iterator, Optional
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+from tqdm.auto import tqdm
 
 from hf_seg.classes import CAMVID, ClassInfo
 from hf_seg.recipe import Recipe
@@ -299,7 +300,7 @@ def benchmark_targets(targets: list[str], image_size: Optional[tuple[int, int]] 
     """Benchmark every target (all are loaded first, so a bad one fails before any timing); JSON-able report."""
     loaded = [load_benchmark_target(t, image_size) for t in targets]
     results = []
-    for item in loaded:
+    for item in tqdm(loaded, desc="benchmark", unit="model"):
         model = item.pop("model")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         result = benchmark_model(model, item["image_size"], device, precisions, batch_sizes, warmup, repeats, threads)
@@ -308,12 +309,15 @@ def benchmark_targets(targets: list[str], image_size: Optional[tuple[int, int]] 
 
 
 def format_table(report: dict) -> str:
-    """A Markdown table: one row per target and precision, MACs and FLOPs labelled, speed as median (IQR)."""
+    """A Markdown table: one row per target and precision, MACs and FLOPs labelled, speed as median (IQR).
+
+    Memory: the peak during the largest batch, and how much of it the timed run added on top of what was resident.
+    """
     batch_sizes = [s["batch_size"] for s in next(iter(report["results"][0]["speed"].values()))]
     head = ["model", "input HxW", "params (M)", "GMACs", "GFLOPs", "FLOPs by", "precision"]
     for b in batch_sizes:
         head += [f"bs{b} img/s median (IQR)", f"bs{b} ms/img"]
-    head += [f"peak MB (bs{batch_sizes[-1]})", "threads"]
+    head += [f"peak MB (bs{batch_sizes[-1]})", "of which run", "threads"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in report["results"]:
         for precision, runs in r["speed"].items():
@@ -322,7 +326,8 @@ def format_table(report: dict) -> str:
             for s in runs:
                 iqr = s["batch_size"] / s["p25_s"] - s["batch_size"] / s["p75_s"]
                 cells += [f"{s['images_per_s']:.2f} ({iqr:.2f})", f"{s['latency_ms_per_image']:.1f}"]
-            peak = runs[-1]["peak_memory_mb"]
-            cells += ["n/a" if peak is None else f"{peak:.0f}", str(r["threads"] or "-")]
+            peak, before = runs[-1]["peak_memory_mb"], runs[-1]["memory_before_mb"]
+            cells += ["n/a", "n/a"] if peak is None else [f"{peak:.0f}", f"+{peak - before:.0f}"]
+            cells.append(str(r["threads"] or "-"))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
