@@ -54,8 +54,17 @@ def test_blocks_are_contiguous_and_only_edge_frames_are_marked():
     names = [g.names[i] for i in g.index]
     assert names[:20] == ["a@00"] * 20 and names[20:40] == ["a@01"] * 20 and names[40:61] == ["a@02"] * 21
     assert names[61:] == ["b"] * 5
-    near = [i for i in range(len(samples)) if g.left[i] >= 0 or g.right[i] >= 0]
-    assert [samples[i].time for i in near] == [19.0, 20.0, 21.0, 39.0, 40.0, 41.0]  # within 2 s of 20 and 40
+    near = [samples[i].time for i in range(len(samples)) if g.left[i] >= 0 or g.right[i] >= 0]
+    assert near == [18.0, 19.0, 20.0, 21.0, 38.0, 39.0, 40.0, 41.0]  # within 2 s of the edges at 19.5 and 39.5
+
+
+def test_block_edges_move_into_the_widest_nearby_gap():
+    times = [t for t in range(61) if not 22 < t < 27]  # a 5 s hole near the first edge (nominal 20 s)
+    samples = [Sample(id=str(t), image={}, mask={}, sequence="a", time=float(t)) for t in times]
+    g = group_samples(samples, block_seconds=20, buffer_seconds=4)
+    first = [s.time for s, i in zip(samples, g.index) if g.names[i] == "a@00"]
+    assert first[-1] == 22.0  # the edge sits at 24.5, inside the hole ...
+    assert not any(g.right[i] >= 0 for i, s in enumerate(samples) if s.time <= 22)  # ... so no frame is near it
 
 
 def test_untimed_or_unblocked_sequences_stay_whole():
@@ -98,9 +107,9 @@ def test_camvid_default_split_is_leak_free_and_representative_for_many_seeds(cam
         splits, groups = split_samples(samples, SplitConfig(seed=seed))
         assert_no_leak(samples, splits, groups, default.buffer_seconds)
         kept = [s for s in splits if s is not None]
-        assert 0.8 * len(samples) <= len(kept)  # the buffers drop well under 20%
+        assert 0.85 * len(samples) <= len(kept)  # the buffers drop under 15%
         shares = [kept.count(name) / len(kept) for name in ("train", "validation", "test")]
         assert np.allclose(shares, default.fractions, atol=0.03), shares
-        for name in ("validation", "test"):  # dusk (0001TP) and daylight both held out
+        for name in ("validation", "test"):  # every sequence, dusk (0001TP) and daylight, is held out
             seqs = {s.sequence for s, sp in zip(samples, splits) if sp == name}
-            assert len(seqs) >= 3 and "0001TP" in seqs, (seed, name, seqs)
+            assert seqs == {"0001TP", "0006R0", "0016E5", "Seq05VD"}, (seed, name, seqs)
