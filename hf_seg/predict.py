@@ -149,15 +149,23 @@ def sliding_window_probs(model: torch.nn.Module, x: torch.Tensor, window: tuple[
 
 def predict_probs(model: torch.nn.Module, image: np.ndarray, input_size: Optional[tuple[int, int]] = None,
                   tta: bool = False, window: Optional[tuple[int, int]] = None, overlap: float = 0.5,
-                  precision: str = "fp32", device: str | torch.device = "cpu") -> torch.Tensor:
+                  precision: str = "fp32", device: str | torch.device = "cpu", scale: float = 1.0) -> torch.Tensor:
     """Class probabilities (K, H, W) at the image's original size.
 
-    Whole-image mode resizes to `input_size` (None = native size) and the probabilities back; window mode tiles the
-    image at native resolution with `window`-sized crops (use the training size), for images much larger than it.
+    Whole-image mode resizes to `input_size` (None = native size) and the probabilities back. Window mode, for images
+    much larger than the training size, tiles the image rescaled by `scale` with `window`-sized crops: pick the scale
+    at which objects look as they did in training (1.0 for a model trained on native-resolution crops).
     """
     height, width = image.shape[:2]
     if window is not None:
-        return sliding_window_probs(model, to_pixel_values(image)[None].to(device), window, overlap, tta, precision)
+        if scale <= 0:
+            raise ValueError(f"scale={scale} is invalid; use a positive factor such as 0.5")
+        if scale != 1.0:
+            image = A.Resize(max(1, round(height * scale)), max(1, round(width * scale)))(image=image)["image"]
+        probs = sliding_window_probs(model, to_pixel_values(image)[None].to(device), window, overlap, tta, precision)
+        if probs.shape[-2:] != (height, width):
+            probs = F.interpolate(probs[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+        return probs
     if input_size is not None and tuple(input_size) != (height, width):
         image = A.Resize(*input_size)(image=image)["image"]  # the same resize as hf_seg's evaluation transform
     probs = model_probs(model, to_pixel_values(image)[None].to(device), tta, precision)
@@ -196,7 +204,7 @@ def overlay(image: np.ndarray, mask: np.ndarray, class_info: ClassInfo, alpha: f
 def predict_files(loaded: LoadedModel, inputs: list[str | Path], out_dir: str | Path,
                   input_size: Optional[tuple[int, int]] = None, tta: bool = False,
                   window: Optional[tuple[int, int]] = None, overlap: float = 0.5, precision: str = "fp32",
-                  device: str = "cpu", progress: bool = True) -> PredictReport:
+                  device: str = "cpu", progress: bool = True, scale: float = 1.0) -> PredictReport:
     """Write masks/<stem>.png (class ids) and overlays/<stem>.png per image; failures are listed, not fatal."""
     device = torch.device(device)
     check_precision(precision, device)
@@ -217,7 +225,7 @@ def predict_files(loaded: LoadedModel, inputs: list[str | Path], out_dir: str | 
             continue
         try:
             image = read_image(path)
-            probs = predict_probs(model, image, input_size, tta, window, overlap, precision, device)
+            probs = predict_probs(model, image, input_size, tta, window, overlap, precision, device, scale)
         except (PredictInputError, InputSizeError) as e:
             report.failures.append((str(path), str(e)))
             continue

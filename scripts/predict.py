@@ -24,6 +24,8 @@ def main() -> None:
     parser.add_argument("--window", action="store_true",
                         help="sliding-window inference at native resolution with windows of the input size")
     parser.add_argument("--overlap", type=float, default=0.5, help="window overlap fraction (default 0.5)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="with --window: rescale the image first so objects look as in training (default 1.0)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     args = parser.parse_args()
@@ -38,13 +40,14 @@ def main() -> None:
         if args.window and size is None:
             raise ValueError(f"--window needs a window size: '{args.model}' does not record its training size; "
                              "pass --input-size HEIGHT WIDTH")
-        mode = f"sliding window {size} overlap {args.overlap}" if args.window else f"input size {size or 'native'}"
+        mode = (f"sliding window {size} overlap {args.overlap} scale {args.scale}" if args.window
+                else f"input size {size or 'native'}")
         print(f"model: {args.model} ({loaded.source}), {loaded.class_info.num_classes} classes, {mode}, "
               f"tta={'on' if args.tta else 'off'}")
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         report = predict_files(loaded, args.images, args.out, input_size=None if args.window else size,
                                tta=args.tta, window=size if args.window else None, overlap=args.overlap,
-                               precision=args.precision, device=device)
+                               precision=args.precision, device=device, scale=args.scale)
         print(f"wrote {len(report.written)} masks to {args.out / 'masks'} and overlays to {args.out / 'overlays'}")
         if report.failures:
             print(f"{len(report.failures)} input(s) failed:", file=sys.stderr)

@@ -81,6 +81,18 @@ def test_sliding_window_matches_whole_image_for_a_pointwise_model(size, window, 
     assert torch.allclose(constant, expected, atol=1e-6)
 
 
+def test_scaled_sliding_window_returns_original_size():
+    image = random_image(50, 70)
+    probs = predict_probs(ConstantModel(), image, window=(16, 16), overlap=0.5, scale=0.5)
+    expected = torch.tensor([0.0, 1.0, 3.0]).softmax(0).view(3, 1, 1).expand(3, 50, 70)
+    assert probs.shape == (3, 50, 70) and torch.allclose(probs, expected, atol=1e-6)
+    pixel = PixelModel()  # a pointwise model at half scale equals the whole image at half size, resized back
+    half = predict_probs(pixel, image, input_size=(25, 35))
+    assert torch.allclose(predict_probs(pixel, image, window=(16, 16), scale=0.5), half, atol=1e-5)
+    with pytest.raises(ValueError, match="scale=0 is invalid"):
+        predict_probs(pixel, image, window=(16, 16), scale=0)
+
+
 def test_window_starts_cover_the_image():
     assert _starts(50, 16, 8) == [0, 8, 16, 24, 32, 34]
     assert _starts(32, 32, 32) == [0]
