@@ -179,7 +179,6 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) 
         "pareto_front": front, "class_frequencies": frequencies, "rare_classes": rare, "splits": splits,
         "runs": {r.run_id: {"variant": r.variant, "seed": r.seed, "members": r.members, "val_miou": r.val["mean_iou"],
                             "test_miou": r.test["mean_iou"], "train_minutes": r.train_minutes} for r in runs},
-        "base_recipe": best_run.recipe,
         "figures": {"curves": figs.plot_group_curves(curves, out / "curves.png"),
                     "pareto": figs.plot_pareto(comparable, front, out / "pareto.png"),
                     "classes": figs.plot_class_frequencies(frequencies, class_names, rare, loss_rows, out / "classes.png")},

@@ -206,8 +206,20 @@ def _split_table(res: dict) -> Table:
                   "test-train gap s", "leak-free", "runs"], rows)
 
 
+def split_text(res: dict) -> str:
+    """How the base recipe splits the data, in words built from its split settings."""
+    sp = res["study"]["resolved_base"]["data"]["split"]
+    if sp["mode"] == "official":
+        return "The base recipe uses the source's official train/validation/test lists."
+    unit = "whole sequences" if sp["block_seconds"] is None else f"blocks of {sp['block_seconds']:g} s of each sequence"
+    fractions = "/".join(f"{f:g}" for f in sp["fractions"])
+    return (f"The base recipe's group split assigns {unit} to train/validation/test in proportions {fractions} "
+            f"(seed {sp['seed']}) and drops the frames within {sp['buffer_seconds'] / 2:g} s of an edge between two "
+            "splits, so no group is in two splits; Table 1 audits every split the study used.")
+
+
 def _setup_table(res: dict) -> Table:
-    r = res["base_recipe"]
+    r = res["study"]["resolved_base"]
     d, t, o, l_ = r["data"], r["train"], r["optim"], r["loss"]
     items = [
         ("data source", f"{d['source']} ({len(res['class_names'])} classes, ignore index 255)"),
@@ -222,7 +234,8 @@ def _setup_table(res: dict) -> Table:
                      f"precision {t['mixed_precision']}, seeds {', '.join(map(str, res['study']['seeds']))}"),
         ("model selection", "best validation mIoU checkpoint; test evaluated once per run"),
     ]
-    return Table(f"Setup of {res['best']['variant']} (every variant changes only what Table 3 lists)",
+    return Table(f"Setup shared by every run: the base recipe {res['study']['base_recipe']} with the study's profile "
+                 "(each variant changes only what Table 3 lists)",
                  ["setting", "value"], [[k, v] for k, v in items])
 
 
@@ -298,7 +311,8 @@ def build_document(res: dict) -> list:
         ("h", "Data and split"),
         ("p", f"Classes: {', '.join(res['class_names'])}. On the training split the rarest are "
               + ", ".join(f"{res['class_names'][i]} ({pct(freqs[i])}%)" for i in order[:3])
-              + f" of the labelled pixels; the most frequent is {res['class_names'][order[-1]]} ({pct(freqs[order[-1]])}%)."),
+              + f" of the labelled pixels; the most frequent is {res['class_names'][order[-1]]} ({pct(freqs[order[-1]])}%). "
+              + split_text(res)),
         _split_table(res),
         ("h", "Setup"),
         _setup_table(res),

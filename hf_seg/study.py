@@ -167,7 +167,8 @@ def write_plan(study: Study, runs: list[PlannedRun]) -> None:
     write_json(study.out_dir / "plan.json", {
         "study": {"name": study.name, "description": study.description, "file": str(study.file),
                   "base_recipe": str(study.base_recipe), "profile": study.profile, "seeds": study.seeds,
-                  "groups": study.groups, "efficiency": study.efficiency, "extra_overrides": study.extra_overrides},
+                  "groups": study.groups, "efficiency": study.efficiency, "extra_overrides": study.extra_overrides,
+                  "resolved_base": resolve_recipe(study, {}, study.seeds[0])},
         "runs": [{"run_id": r.run_id, "variant": r.variant, "seed": r.seed, "members": r.members} for r in runs],
     })
     recipes = study.out_dir / "recipes"

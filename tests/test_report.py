@@ -48,7 +48,8 @@ def make_run(variant: str, members: list, tmp_path: Path) -> RunResult:
     overrides = {k: v for g in GROUPS.values() for name, ov in g.items() if name == variant for k, v in ov.items()}
     recipe = {"name": variant, "output_dir": str(tmp_path / variant),
               "data": {"source": "camvid", "augment": ["hflip"], "image_size": [64, 96], "class_weights": None,
-                       "max_train_samples": 16, "split": {"mode": overrides.get("data.split.mode", "group")}},
+                       "max_train_samples": 16, "split": {"mode": overrides.get("data.split.mode", "group"), "fractions": [0.7, 0.15, 0.15],
+                                 "seed": 0, "block_seconds": 30.0, "buffer_seconds": 2.0}},
               "model": {"arch": overrides.get("model.arch", "unet"), "encoder": "resnet18", "pretrained": None},
               "loss": {"name": overrides.get("loss.name", "ce")},
               "optim": {"lr": 0.002, "weight_decay": 0.01, "schedule": "poly", "warmup_steps": 0, "max_grad_norm": 1.0},
@@ -89,9 +90,11 @@ def results(tmp_path_factory) -> tuple[dict, Path]:
         for v in variants:
             members.setdefault(SHARED.get(v, v), []).append([group, v])
     runs = [make_run(v, m, tmp_path) for v, m in members.items()]
-    plan = {"study": {"name": "tiny", "description": "A hand-made study.", "seeds": [0], "groups": GROUPS}}
+    plan = {"study": {"name": "tiny", "description": "A hand-made study.", "seeds": [0], "groups": GROUPS,
+                      "base_recipe": "recipes/unet_resnet18_cpu.json"}}
     splits = [fake_split("group", [r.run_id for r in runs if r.variant != "split_official"]),
               fake_split("official", ["split_official-s0"])]
+    plan["study"]["resolved_base"] = next(r.recipe for r in runs if r.variant == "unet")
     res = summarise(plan, runs, splits, out)
     rng = np.random.default_rng(0)
     label = rng.integers(0, len(NAMES), (24, 32)).astype(np.uint8)
@@ -131,6 +134,7 @@ def test_sentences_cite_the_tables_numbers(results):
     assert "relative to ce (validation mIoU 50.0): focal -2.0 (within the seed spread); dice -6.0 points" in md
     assert "split_official scores test mIoU 60.0 on its own 233-image test set vs 48.0 for split_group (50 images): +12.0 points" in md
     assert "validation mIoU from 50.0 to 52.5 (+2.5 points)" in md
+    assert "assigns blocks of 30 s of each sequence to train/validation/test in proportions 0.7/0.15/0.15" in md
     # the comparison table holds the same numbers as the sentences
     row = next(line for line in md.splitlines() if line.startswith("| architectures | fpn *"))
     assert "| 53.0 | 49.0 |" in row

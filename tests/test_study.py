@@ -134,6 +134,14 @@ def test_study_killed_then_resumed_to_a_report(tmp_path, camvid_root):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the runner and the training it started, like a machine going down
         proc.wait()
+    deadline = time.monotonic() + 60
+    while True:  # the orphaned training exits a moment after the runner; until then it holds the study's lock
+        try:
+            StudyLock(out).release()
+            break
+        except StudyError:
+            assert time.monotonic() < deadline, "the killed training never released the study folder"
+            time.sleep(0.1)
     first = out / "runs" / "unet-s0"
     first_best = os.readlink(first / "best")
     first_ledger = (first / "evaluations.jsonl").read_text()
