@@ -91,6 +91,7 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
     recipe = recipe_from_dict(read_json(run_dir / "recipe.json"))
     dsd, class_info = build_datasets(recipe.data, split_file=run_dir / "split.json")
     ds = dsd[split]
+    ids_hash = split_hash(list(ds["id"]))
     ds.set_transform(make_transform([], recipe.data.image_size, class_info, train=False))
     accelerator = Accelerator(mixed_precision=recipe.train.mixed_precision)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size or recipe.train.eval_batch_size,
@@ -102,7 +103,7 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
     seconds = time.perf_counter() - start
     if accelerator.is_main_process:
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": split, "checkpoint": checkpoint_id(run_dir / "best"),
-                 "split_hash": split_hash(list(ds["id"])), "images": len(ds), "mean_iou": metrics["mean_iou"],
+                 "split_hash": ids_hash, "images": len(ds), "mean_iou": metrics["mean_iou"],
                  "forced": bool(earlier and force), "seconds": round(seconds, 2)}
         write_json(run_dir / f"{split}_metrics.json", {**metrics, "evaluation": entry})
         append_history(run_dir / LEDGER, entry)

@@ -54,21 +54,29 @@ def make_accelerator(recipe: Recipe, out: Path) -> Accelerator:
 
 
 def _seed_worker(worker_id: int) -> None:
-    """Data workers use one thread each: compute threads belong to the training process."""
+    """Data workers use one torch thread each: compute threads belong to the training process."""
     torch.set_num_threads(1)
 
 
 def make_loaders(recipe: Recipe, dsd, class_info):
+    """Train and validation loaders; the train transform is set per epoch by `set_epoch_transform`."""
     train_ds, val_ds = dsd["train"], dsd["validation"]
-    size = recipe.data.image_size
-    train_ds.set_transform(make_transform(recipe.data.augment, size, class_info, train=True))
-    val_ds.set_transform(make_transform([], size, class_info, train=False))
+    val_ds.set_transform(make_transform([], recipe.data.image_size, class_info, train=False))
     workers = recipe.data.num_workers
-    common = dict(num_workers=workers, persistent_workers=workers > 0, worker_init_fn=_seed_worker)
+    # Train workers are not persistent: they are re-forked each epoch with seeds drawn from that epoch's seed, which
+    # makes every epoch reproducible on its own (a resumed run continues exactly where the killed one was).
     train_loader = torch.utils.data.DataLoader(train_ds, batch_size=recipe.train.batch_size, shuffle=True,
-                                               drop_last=len(train_ds) > recipe.train.batch_size, **common)
-    val_loader = torch.utils.data.DataLoader(val_ds, batch_size=recipe.train.eval_batch_size, **common)
+                                               drop_last=len(train_ds) > recipe.train.batch_size,
+                                               num_workers=workers, worker_init_fn=_seed_worker)
+    val_loader = torch.utils.data.DataLoader(val_ds, batch_size=recipe.train.eval_batch_size, num_workers=workers,
+                                             persistent_workers=workers > 0, worker_init_fn=_seed_worker)
     return train_loader, val_loader
+
+
+def set_epoch_transform(recipe: Recipe, train_ds, class_info, epoch: int) -> None:
+    """Seed the augmentation from (seed, epoch) alone, so an epoch's augmentations never depend on earlier epochs."""
+    train_ds.set_transform(make_transform(recipe.data.augment, recipe.data.image_size, class_info, train=True,
+                                          seed=recipe.train.seed + epoch))
 
 
 def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> Path:
@@ -124,6 +132,7 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
         if stop:
             break
         set_seed(recipe.train.seed + epoch, device_specific=True)  # each epoch reproducible on its own, so resume = no break
+        set_epoch_transform(recipe, dsd["train"], class_info, epoch)
         start = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=accelerator.device)
