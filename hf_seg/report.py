@@ -184,10 +184,13 @@ def cost_answer(res: dict) -> str:
     shares = sorted(rows, key=lambda r: r["encoder_share"])
     lo, hi = shares[0], shares[-1]
     best = res["variants"][res["best"]["variant"]]
-    return (f"Segmentation vs classification cost: the encoder, which is what a classifier of the same backbone would "
+    text = (f"Segmentation vs classification cost: the encoder, which is what a classifier of the same backbone would "
             f"run, takes {pct(best['encoder_share'])}% of {best['name']}'s FLOPs ({best['gflops']:.2f} GFLOPs per image), so "
-            f"dense prediction costs {1 / best['encoder_share']:.1f}x the backbone at this resolution; across variants the "
-            f"encoder share ranges from {pct(lo['encoder_share'])}% ({lo['name']}) to {pct(hi['encoder_share'])}% ({hi['name']}).")
+            f"dense prediction costs {1 / best['encoder_share']:.1f}x the backbone at this resolution")
+    if lo["encoder_share"] != hi["encoder_share"]:
+        text += (f"; across variants the encoder share ranges from {pct(lo['encoder_share'])}% ({lo['name']}) to "
+                 f"{pct(hi['encoder_share'])}% ({hi['name']})")
+    return text + "."
 
 
 def _split_table(res: dict) -> Table:
@@ -302,8 +305,8 @@ def build_document(res: dict) -> list:
     answers += [efficiency_answer(res), failure_answer(res), cost_answer(res)]
     blocks: list = [
         ("title", f"Study {study['name']}"),
-        ("p", (study.get("description") or "")
-         + f" {plural(len(res['runs']), 'training run')}, {plural(len(res['variants']), 'variant')} in "
+        ("p", ((study.get("description") or "") + " ").lstrip()
+         + f"{plural(len(res['runs']), 'training run')}, {plural(len(res['variants']), 'variant')} in "
            f"{plural(len(res['groups']), 'group')}, {runs_total:.0f} minutes of training in all. Best on validation: {best['name']} "
            f"(validation mIoU {pct(best['val_miou'])}, test mIoU {pct(best['test_miou'])}, {best['test_images']} test images)."),
         ("h", "Answers"),
