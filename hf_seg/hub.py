@@ -167,7 +167,8 @@ def model_summary(recipe: Recipe, model) -> dict:
     return {
         "family": "segformer" if segformer else "smp",
         "arch": cfg.arch,
-        "architecture": "SegFormer (transformers)" if segformer else f"{cfg.arch} (segmentation_models_pytorch)",
+        "architecture": "SegFormer (transformers)" if segformer
+        else f"{type(model.smp_model).__name__} (segmentation_models_pytorch)",
         "encoder": f"MiT-{cfg.encoder}" if segformer else f"{cfg.encoder}",
         "initialisation": init,
         "params": _millions(sum(p.numel() for p in model.parameters())),
@@ -343,7 +344,7 @@ def card_context(run: RunRecord, repo_id: str, model, files: list[str]) -> dict:
         "split": split_summary(run.split),
         "augmentation": augmentation_text(recipe.data.augment),
         "hyperparameters": hyperparameters(recipe),
-        "training": {"epochs": history[-1]["epoch"], "steps": history[-1]["step"],
+        "training": {"epochs": history[-1]["epoch"], "max_epochs": recipe.train.epochs, "steps": history[-1]["step"],
                      "minutes": f"{sum(r['seconds'] for r in history) / 60:.1f}",
                      "best_epoch": val["epoch"], "best_step": val["step"]},
         "curves": "curves.png" if "curves.png" in files else None,
