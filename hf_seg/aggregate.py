@@ -18,7 +18,7 @@ from hf_seg.runfolder import RunFolderError, read_history, read_json, write_json
 from hf_seg.study import flatten
 
 ANALYSIS_DIR = "analysis"
-SAM_FILE = "sam_comparison.json"
+SAM_GLOBS = ("runs/*/sam_comparison/*/comparison.json", "sam_comparison/*/comparison.json")  # scripts/compare_sam.py
 ROLE_KEYS = {  # group role -> the recipe keys whose variation defines it (checked in this order)
     "split": ("data.split.",),
     "seeds": ("train.seed",),
@@ -185,6 +185,12 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) 
     }
 
 
+def sam_comparisons(study_dir: Path) -> list[dict]:
+    """Every SAM comparison (hf_seg.compare's comparison.json) in the study's run folders or its sam_comparison/."""
+    found = sorted({p for pattern in SAM_GLOBS for p in Path(study_dir).glob(pattern)})
+    return [{**read_json(p), "source": str(p.relative_to(study_dir))} for p in found]
+
+
 def aggregate(study_dir: Path, band_px: int = 3, examples: int = 3) -> dict:
     """Everything the report cites, into study_dir/analysis/ (results.json + figures); returns results.json's content."""
     from hf_seg.run_analysis import analyse_best_model
@@ -196,7 +202,7 @@ def aggregate(study_dir: Path, band_px: int = 3, examples: int = 3) -> dict:
     results = summarise(plan, runs, audit_splits(study_dir, runs), out)
     results["failure"] = analyse_best_model(study_dir / "runs" / results["best"]["run_id"], out, band_px, examples)
     results["figures"].update(results["failure"].pop("figures"))
-    results["sam"] = read_json(study_dir / SAM_FILE) if (study_dir / SAM_FILE).is_file() else None
+    results["sam"] = sam_comparisons(study_dir)
     write_json(out / "results.json", results)
     return results
 

@@ -281,16 +281,18 @@ def _hardest_table(res: dict) -> Table:
 
 
 def _sam_table(res: dict) -> Table:
-    sam = res["sam"]
     rows = []
-    for method, m in sam["methods"].items():
-        sizes = ", ".join(f"{b.split()[0]} {pct(v)}" for b, v in zip(m["sizes"]["buckets"], m["sizes"]["iou"]))
-        seconds = m["seconds_per_image"]["median"]
-        rows.append([method, pct(m["mean_iou"]), pct(m["mean_dice"]), pct(m["overall_accuracy"]),
-                     pct(m["unclaimed_share"]), sizes, "n/a" if seconds is None else f"{seconds:.2f}"])
-    return Table(f"SAM with oracle prompts ({sam['settings']['prompt']}) vs the trained model on the same "
-                 f"{sam['images']} images (percent; seconds per image are medians)",
-                 ["method", "mIoU", "mDice", "pixel acc", "unclaimed", "IoU by object size", "s / image"], rows)
+    for sam in res["sam"]:
+        for method, m in sam["methods"].items():
+            sizes = ", ".join(f"{b.split()[0]} {pct(v)}" for b, v in zip(m["sizes"]["buckets"], m["sizes"]["iou"]))
+            seconds = m["seconds_per_image"]["median"]
+            rows.append([sam.get("run", ""), f"{sam['settings']['prompt']}, {sam['images']} {sam.get('split', '')} images",
+                         method if method == "trained" else f"{method} ({sam.get('sam', '')})", pct(m["mean_iou"]),
+                         pct(m["mean_dice"]), pct(m["overall_accuracy"]), pct(m["unclaimed_share"]), sizes,
+                         "n/a" if seconds is None else f"{seconds:.2f}"])
+    return Table("SAM with oracle prompts vs the trained model on the same images (percent; seconds per image are medians)",
+                 ["run", "prompts, images", "method", "mIoU", "mDice", "pixel acc", "unclaimed", "IoU by object size",
+                  "s / image"], rows)
 
 
 def build_document(res: dict) -> list:
@@ -344,7 +346,8 @@ def build_document(res: dict) -> list:
             res["figures"]["classes"], 1.0 if any(g["role"] == "losses" for g in res["groups"].values()) else 0.6),
     ]
     if res.get("sam"):
-        blocks += [("h", "SAM zero-shot comparison"), ("p", res["sam"]["protocol"]), _sam_table(res)]
+        blocks += [("h", "SAM zero-shot comparison"), *[("p", p) for p in sorted({sam["protocol"] for sam in res["sam"]})],
+                   _sam_table(res)]
     return blocks
 
 

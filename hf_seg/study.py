@@ -28,8 +28,10 @@ from hf_seg.recipe import RecipeError, apply_overrides, recipe_from_dict, recipe
 from hf_seg.runfolder import read_history, read_json, write_json
 
 REPO = Path(__file__).resolve().parents[1]
-STUDY_KEYS = ("name", "description", "base_recipe", "output_dir", "profile", "seeds", "groups", "efficiency")
+STUDY_KEYS = ("name", "description", "base_recipe", "output_dir", "profile", "seeds", "groups", "efficiency",
+              "sam_comparison")
 EFFICIENCY_DEFAULTS = {"batch_size": 1, "warmup": 3, "repeats": 10, "threads": None, "device": "auto"}
+SAM_OPTIONS = ("sam", "prompt", "split", "max_images", "precision", "device")  # scripts/compare_sam.py options
 PRECISION_OF = {"no": "fp32", "bf16": "bf16", "fp16": "fp16"}  # recipe mixed_precision -> efficiency precision
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -50,6 +52,7 @@ class Study:
     groups: dict[str, dict[str, dict[str, Any]]]  # group -> variant -> recipe overrides
     out_dir: Path
     efficiency: dict[str, Any]
+    sam_comparison: Optional[dict[str, Any]] = None  # compare the best run with SAM (scripts/compare_sam.py options)
     description: str = ""
     extra_overrides: list[str] = field(default_factory=list)  # --set KEY=VALUE from the command line, for every run
 
@@ -114,13 +117,18 @@ def load_study(path: str | Path, out: Optional[str | Path] = None, overrides: li
     efficiency = raw.get("efficiency", {})
     if not isinstance(efficiency, dict) or set(efficiency) - set(EFFICIENCY_DEFAULTS):
         raise StudyError(f"{path}: efficiency must be an object with keys among {', '.join(EFFICIENCY_DEFAULTS)}")
+    sam = raw.get("sam_comparison")
+    if sam is not None and (not isinstance(sam, dict) or "sam" not in sam or set(sam) - set(SAM_OPTIONS)):
+        raise StudyError(f"{path}: sam_comparison must be null or an object with 'sam' (a SAM checkpoint) and optional "
+                         f"keys among {', '.join(SAM_OPTIONS[1:])}")
     base = Path(raw["base_recipe"])
     if not base.is_file():
         raise StudyError(f"{path}: base_recipe '{base}' does not exist (relative paths are read from the current "
                          "folder; run from the repository root)")
     return Study(name=name, file=path, base_recipe=base, profile=profile, seeds=list(seeds), groups=groups,
                  out_dir=Path(out) if out else Path(raw.get("output_dir") or f"studies/{name}"),
-                 efficiency={**EFFICIENCY_DEFAULTS, **efficiency}, description=str(raw.get("description", "")),
+                 efficiency={**EFFICIENCY_DEFAULTS, **efficiency}, sam_comparison=sam,
+                 description=str(raw.get("description", "")),
                  extra_overrides=list(overrides))
 
 
@@ -275,6 +283,22 @@ def encoder_flops(model, pixel_values) -> dict:
             "method": "torch FlopCounterMode (matmul/conv ops)"}
 
 
+def compare_with_sam(study: Study, runs: list[PlannedRun], lock_fd: int, say: Callable[[str], None]) -> None:
+    """Run scripts/compare_sam.py once on the best run by validation mIoU among those on the base recipe's split."""
+    opts = {"prompt": "box", "split": "test", **study.sam_comparison}
+    out = study.out_dir / "sam_comparison" / f"{opts['split']}_{opts['prompt']}"
+    if (out / "comparison.json").is_file():
+        return
+    base_split = resolve_recipe(study, {}, study.seeds[0])["data"]["split"]
+    candidates = [r for r in runs if r.recipe["data"]["split"] == base_split]
+    best = max(candidates, key=lambda r: read_json(study.out_dir / "runs" / r.run_id / "val_metrics.json")["mean_iou"])
+    say(f"SAM comparison: {best.run_id} vs {opts['sam']} ({opts['prompt']} prompts, {opts['split']})")
+    cmd = [sys.executable, str(REPO / "scripts" / "compare_sam.py"), "--model", str(study.out_dir / "runs" / best.run_id),
+           "--out", str(out)]
+    cmd += [arg for key, value in opts.items() if value is not None for arg in (f"--{key.replace('_', '-')}", str(value))]
+    _run_logged(cmd, study.out_dir / "logs" / "sam_comparison.log", lock_fd, say)
+
+
 class StudyLock:
     """An exclusive lock on the study folder, inherited by the training subprocesses so an orphaned one still holds it."""
 
@@ -331,6 +355,8 @@ def run_study(study: Study, say: Callable[[str], None] = print, report: bool = T
             eta = f", about {trained_seconds / trained * left / 60:.0f} min left" if trained and left else ""
             say(f"{label}: {' + '.join(steps) or 'already done'}; test mIoU {100 * test['mean_iou']:.1f} | "
                 f"{i}/{len(runs)} runs done, {(time.perf_counter() - started) / 60:.1f} min{eta}")
+        if study.sam_comparison:
+            compare_with_sam(study, runs, lock.fd, say)
         if report:
             from hf_seg.report import make_report
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hf_seg.aggregate import (RunResult, StudyResultsError, group_role, load_runs, pareto_front, rare_classes,
-                              summarise_variant)
+                              sam_comparisons, summarise_variant)
 from hf_seg.analysis import rank_images
 from hf_seg.run_analysis import analyse_predictions
 
@@ -92,3 +92,14 @@ def test_load_runs_names_what_is_missing(tmp_path):
     (tmp_path / "runs" / "a-s0").mkdir(parents=True)
     with pytest.raises(StudyResultsError, match="a-s0' has no recipe.json"):
         load_runs(tmp_path)
+
+
+def test_sam_comparisons_are_found_in_runs_and_the_study_folder(tmp_path):
+    for rel in ("runs/a-s0/sam_comparison/test_box/comparison.json", "sam_comparison/test_point/comparison.json",
+                "runs/a-s0/other/comparison.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(json.dumps({"settings": {"prompt": rel.split("/")[-2]}}))
+    found = sam_comparisons(tmp_path)
+    assert [f["source"] for f in found] == ["runs/a-s0/sam_comparison/test_box/comparison.json",
+                                            "sam_comparison/test_point/comparison.json"]
+    assert found[0]["settings"] == {"prompt": "test_box"}

@@ -110,7 +110,7 @@ def results(tmp_path_factory) -> tuple[dict, Path]:
     res["figures"]["examples"] = study_figures.plot_examples(examples, [[i * 40, 0, 0] for i in range(6)], 255,
                                                              out / "examples.png")
     res["figures"]["failures"] = study_figures.plot_failures(band, sizes, np.eye(len(NAMES)), NAMES, out / "failures.png")
-    res["sam"] = None
+    res["sam"] = []
     return res, tmp_path
 
 
@@ -160,11 +160,12 @@ def test_sam_table_added_when_a_comparison_exists(results):
     method = {"mean_iou": 0.4, "mean_dice": 0.5, "overall_accuracy": 0.7, "unclaimed_share": 0.1,
               "sizes": {"buckets": ["small <1024 px", "medium", "large"], "iou": [0.1, 0.4, 0.7]},
               "seconds_per_image": {"median": 0.05, "mean": 0.06}}
-    sam = {"protocol": "ORACLE PROMPTS: boxes.", "settings": {"prompt": "box"}, "images": 12,
-           "methods": {"trained": method, "sam": {**method, "mean_iou": 0.6}}}
-    md, tables, _ = to_markdown(build_document({**res, "sam": sam}))
-    assert len(tables) == 7 and "SAM with oracle prompts (box)" in tables[-1]
-    assert "| sam | 60.0 |" in md
+    sam = {"protocol": "ORACLE PROMPTS: boxes.", "settings": {"prompt": "box"}, "images": 12, "run": "fpn-s0",
+           "split": "test", "sam": "facebook/sam-vit-base", "methods": {"trained": method, "sam": {**method, "mean_iou": 0.6}}}
+    md, tables, _ = to_markdown(build_document({**res, "sam": [sam]}))
+    assert len(tables) == 7 and tables[-1].startswith("SAM with oracle prompts")
+    assert "| fpn-s0 | box, 12 test images | sam (facebook/sam-vit-base) | 60.0 |" in md
+    assert "ORACLE PROMPTS: boxes." in md
 
 
 def test_page_limit_is_enforced(results, monkeypatch, tmp_path):

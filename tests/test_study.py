@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hf_seg.runfolder import read_history, read_json, write_json
+from hf_seg.sam import random_sam, tiny_sam_config
 from hf_seg.study import (StudyError, StudyLock, check_same_recipe, load_study, plan_runs, run_study,
                           training_finished)
 
@@ -118,8 +119,12 @@ def test_study_killed_then_resumed_to_a_report(tmp_path, camvid_root):
     profile = {"data.root": str(camvid_root), "data.image_size": [64, 96], "data.max_train_samples": 8,
                "data.max_eval_samples": 6, "data.num_workers": 0, "train.epochs": 3, "train.batch_size": 4,
                "train.eval_batch_size": 4, "train.mixed_precision": "no"}
+    sam_model, sam_processor = random_sam(tiny_sam_config())  # no SAM weights offline: a tiny random one
+    sam_model.save_pretrained(tmp_path / "sam")
+    sam_processor.save_pretrained(tmp_path / "sam")
     study_file = write_study(tmp_path, profile=profile, groups={"architectures": {"unet": {}, "fpn": {"model.arch": "fpn"}}},
-                             efficiency={"repeats": 2, "warmup": 1})
+                             efficiency={"repeats": 2, "warmup": 1}, sam_comparison={"sam": str(tmp_path / "sam"),
+                                                                                    "max_images": 2})
     out = tmp_path / "out"
     state = out / "runs" / "fpn-s0" / "last" / "trainer_state.json"
     with open(tmp_path / "killed.log", "w") as log:
@@ -170,7 +175,8 @@ def test_study_killed_then_resumed_to_a_report(tmp_path, camvid_root):
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     assert 1 <= pages <= 10
     md = (out / "report.md").read_text()
-    assert md.count("**Table ") == 6 and md.count("![Figure ") == 5
+    assert md.count("**Table ") == 7 and md.count("![Figure ") == 5  # the 7th table: SAM vs the best run
+    assert f"| {results['best']['run_id']} | box, 2 test images | trained |" in md
     assert f"Best architecture (architectures): {results['groups']['architectures']['best_by_val']}" in md
 
     said.clear()
