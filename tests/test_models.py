@@ -74,7 +74,7 @@ class ModelTester:
         assert class_info_from_config(config) == CLASSES
 
     def test_train_step_lowers_loss(self):
-        losses = self.train_steps(self.build(), steps=3)
+        losses = self.train_steps(self.build(), steps=2)
         assert losses[-1] < losses[0], losses
 
     def test_save_load_round_trip(self, tmp_path):
@@ -152,6 +152,22 @@ def test_every_smp_arch_predicts_at_input_size(arch):
     with torch.no_grad():
         logits = model(pixel_values=torch.randn(1, 3, *size)).logits
     assert logits.shape == (1, CLASSES.num_classes, *size)
+
+
+def test_adapter_keeps_smps_initialisation():
+    """transformers' generic init (normal 0.02 everywhere) must not replace smp's kaiming/xavier init."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="unet", encoder="resnet18", encoder_depth=3), CLASSES)
+    torch.manual_seed(0)
+    bare = smp.Unet("resnet18", encoder_depth=3, encoder_weights=None, classes=3, decoder_channels=[64, 32, 16])
+    ours, theirs = model.smp_model.state_dict(), bare.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_too_small_inputs_for_pan_are_named():
+    model = build_model(ModelConfig(arch="pan", encoder="resnet18"), CLASSES)  # depth 5: output stride 16
+    with pytest.raises(ValueError, match="'pan' needs inputs of at least 128x128 pixels, got 64x100"):
+        model(pixel_values=torch.randn(1, 3, 64, 100))
 
 
 def test_every_architecture_is_in_the_builder_dict():

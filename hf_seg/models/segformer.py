@@ -85,16 +85,15 @@ def build_segformer(cfg: ModelConfig, class_info: ClassInfo) -> InputSizeSegform
         if cfg.encoder is None:
             raise ModelConfigError("model.encoder is null for a SegFormer trained from scratch; set it to b0..b5")
         return InputSizeSegformer(SegformerConfig(**SEGFORMER_VARIANTS[check_variant(cfg.encoder)], **options, **labels))
-    found = _pretrained_config(cfg.pretrained)
+    config = SegformerConfig.from_dict({**_pretrained_config(cfg.pretrained), **options, **labels})
     if cfg.encoder is not None:
         sizes = SEGFORMER_VARIANTS[check_variant(cfg.encoder)]
-        if any(list(found.get(k, [])) != v for k, v in sizes.items() if k != "decoder_hidden_size"):
+        if any(list(getattr(config, k)) != v for k, v in sizes.items() if k != "decoder_hidden_size"):
             raise ModelConfigError(
                 f"model.encoder = '{cfg.encoder}' does not match model.pretrained = '{cfg.pretrained}' "
-                f"(hidden_sizes {found.get('hidden_sizes')}, depths {found.get('depths')}); set model.encoder to null "
+                f"(hidden_sizes {list(config.hidden_sizes)}, depths {list(config.depths)}); set model.encoder to null "
                 "to take the checkpoint's size"
             )
-    config = SegformerConfig.from_dict({**found, **options, **labels})
     try:
         return InputSizeSegformer.from_pretrained(cfg.pretrained, config=config, ignore_mismatched_sizes=True)
     except OSError as e:

@@ -27,6 +27,7 @@ _SET_ELSEWHERE = {
     "encoder_name": "model.encoder", "encoder_depth": "model.encoder_depth", "encoder_weights": "model.pretrained",
     "classes": "the dataset's class names",
 }
+_MIN_GRID = {"pan": 8}  # PAN's pyramid attention halves its deepest feature map 3 more times
 _UNSUPPORTED = {
     "activation": "the adapter returns raw logits; losses and metrics apply softmax themselves",
     "aux_params": "the adapter has no classification head; remove it",
@@ -76,6 +77,10 @@ class SmpForSemanticSegmentation(PreTrainedModel):
         divisor = input_divisor(self.smp_model)
         pad_h, pad_w = (-height) % divisor, (-width) % divisor
         x = F.pad(pixel_values, (0, pad_w, 0, pad_h)) if pad_h or pad_w else pixel_values
+        minimum = _MIN_GRID.get(self.config.arch, 1) * divisor
+        if min(x.shape[-2:]) < minimum:
+            raise ValueError(f"arch '{self.config.arch}' needs inputs of at least {minimum}x{minimum} pixels, got "
+                             f"{height}x{width}; use a larger data.image_size or another architecture")
         logits = self.smp_model(x)
         if logits.shape[-2:] != x.shape[-2:]:  # options such as a smaller 'upsampling' predict at a lower resolution
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
