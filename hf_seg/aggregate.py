@@ -168,7 +168,8 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) 
                          "best_by_val": max(variants, key=lambda v: rows[v]["val_miou"])}
     best = max(comparable, key=lambda r: r["val_miou"])
     best_run = max(runs_by_variant[best["name"]], key=lambda r: r.val["mean_iou"])
-    front = pareto_front([(r["name"], r["fps"], r["test_miou"]) for r in comparable])
+    distinct = list({tuple(r["run_ids"]): r for r in reversed(comparable)}.values())[::-1]  # shared runs: one point
+    front = pareto_front([(r["name"], r["fps"], r["test_miou"]) for r in distinct])
     frequencies = next(s for s in splits if best_run.run_id in s["run_ids"])["splits"]["train"]["class_frequencies"]
     rare = rare_classes(frequencies, class_names)
     loss_rows = [rows[v] for spec in groups.values() if spec["role"] == "losses" for v in spec["variants"]]
@@ -180,7 +181,7 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) 
         "runs": {r.run_id: {"variant": r.variant, "seed": r.seed, "members": r.members, "val_miou": r.val["mean_iou"],
                             "test_miou": r.test["mean_iou"], "train_minutes": r.train_minutes} for r in runs},
         "figures": {"curves": figs.plot_group_curves(curves, out / "curves.png"),
-                    "pareto": figs.plot_pareto(comparable, front, out / "pareto.png"),
+                    "pareto": figs.plot_pareto(distinct, front, out / "pareto.png"),
                     "classes": figs.plot_class_frequencies(frequencies, class_names, rare, loss_rows, out / "classes.png")},
     }
 

@@ -246,7 +246,9 @@ def _variants_table(res: dict) -> Table:
     rows = []
     for group, spec in res["groups"].items():
         for v in spec["variants"]:
-            rows.append([group, v, _overrides_text(res["variants"][v]["overrides"]), res["variants"][v]["run_ids"][0]])
+            ids = res["variants"][v]["run_ids"]
+            runs = ids[0] if len(ids) == 1 else f"{ids[0].rsplit('-s', 1)[0]} ({len(ids)} seeds)"
+            rows.append([group, v, _overrides_text(res["variants"][v]["overrides"]), runs])
     return Table("Variants: recipe overrides per group (identical setups share one run)",
                  ["group", "variant", "overrides", "run"], rows)
 
@@ -327,8 +329,9 @@ def build_document(res: dict) -> list:
         _per_class_table(res),
         Figure("Training curves per group (mean over seeds): train loss and validation mIoU per epoch",
                res["figures"]["curves"]),
-        Figure("Test mIoU against inference speed; the dashed line joins the Pareto-optimal variants "
-               "(variants scored on another test split are left out)", res["figures"]["pareto"], 0.75),
+        Figure("Test mIoU against inference speed; the dashed line joins the Pareto-optimal variants (variants that "
+               "share a run are drawn once, under their first name; variants scored on another test split are left out)",
+               res["figures"]["pareto"], 0.75),
         ("h", f"Best model: {best['name']}"),
         ("p", f"Per-image test mIoU of {res['failure']['run_id']}: mean {pct(res['failure']['per_image']['mean'])}, "
               f"median {pct(res['failure']['per_image']['median'])}, from {pct(res['failure']['per_image']['min'])} to "
@@ -336,7 +339,7 @@ def build_document(res: dict) -> list:
               f"{sum(e['kind'] == 'best' for e in res['failure']['examples'])} best and "
               f"{sum(e['kind'] == 'worst' for e in res['failure']['examples'])} worst test images."),
         Figure("Best and worst test images by per-image mIoU: image, ground truth, prediction, errors",
-               res["figures"]["examples"], 0.9),
+               res["figures"]["examples"], 0.8),
         Figure(f"Failure analysis on test: error rate within {res['failure']['band']['band_px']} px of a boundary vs "
                "interior; object IoU by connected-component area; confusion matrix normalised per true class",
                res["figures"]["failures"]),

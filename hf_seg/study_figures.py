@@ -60,7 +60,7 @@ def plot_group_curves(curves: dict[str, dict[str, list[list[dict]]]], path: Path
 
 def plot_pareto(rows: list[dict], front: list[str], path: Path) -> str:
     """Test mIoU against inference speed for every variant; the Pareto-optimal ones joined by a line."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5, 3.3))
     for r in rows:
         on_front = r["name"] in front
         ax.scatter(r["fps"], 100 * r["test_miou"], s=18 + 2 * r["gflops"], color="C3" if on_front else "C0",

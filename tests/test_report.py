@@ -12,6 +12,9 @@ from hf_seg import report, study_figures
 from hf_seg.aggregate import RunResult, summarise
 from hf_seg.report import ReportError, build_document, make_report, to_markdown, to_pdf
 from hf_seg.runfolder import write_json
+from hf_seg.study import load_study, plan_runs, resolve_recipe
+
+REPO = Path(__file__).resolve().parents[1]
 
 NAMES = ["Sky", "Road", "Car", "Pedestrian", "Bicyclist", "Pole"]
 GROUPS = {
@@ -43,22 +46,12 @@ def pdf_text(path: Path) -> bytes:
     return b"\n".join(out)
 
 
-def make_run(variant: str, members: list, tmp_path: Path) -> RunResult:
-    val, test, fps = SCORES[variant]
-    overrides = {k: v for g in GROUPS.values() for name, ov in g.items() if name == variant for k, v in ov.items()}
-    recipe = {"name": variant, "output_dir": str(tmp_path / variant),
-              "data": {"source": "camvid", "augment": ["hflip"], "image_size": [64, 96], "class_weights": None,
-                       "max_train_samples": 16, "split": {"mode": overrides.get("data.split.mode", "group"), "fractions": [0.7, 0.15, 0.15],
-                                 "seed": 0, "block_seconds": 30.0, "buffer_seconds": 2.0}},
-              "model": {"arch": overrides.get("model.arch", "unet"), "encoder": "resnet18", "pretrained": None},
-              "loss": {"name": overrides.get("loss.name", "ce")},
-              "optim": {"lr": 0.002, "weight_decay": 0.01, "schedule": "poly", "warmup_steps": 0, "max_grad_norm": 1.0},
-              "train": {"seed": overrides.get("train.seed", 0), "epochs": 3, "max_steps": None, "batch_size": 4,
-                        "mixed_precision": "bf16"}}
-    rng = np.random.default_rng(len(variant))
+def fake_run(run_id: str, variant: str, members: list, recipe: dict, val: float, test: float, fps: float) -> RunResult:
+    """A finished run with made-up but consistent metrics, efficiency and curves."""
+    rng = np.random.default_rng(len(run_id))
     per_class = np.clip(test + rng.normal(0, 0.1, len(NAMES)), 0, 1).tolist()
     per_class[3] = test / 4  # a rare class
-    test_hash = "official" if variant == "split_official" else "group"
+    test_hash = recipe["data"]["split"]["mode"]
     metrics = lambda miou, pc: {"mean_iou": miou, "mean_dice": miou + 0.1, "overall_accuracy": 0.8 + miou / 10,
                                 "per_category_iou": pc, "class_names": NAMES}
     history = [{"epoch": e, "train_loss": 2.0 / e, "val_mean_iou": val * e / 3, "seconds": 30.0} for e in (1, 2, 3)]
@@ -66,8 +59,24 @@ def make_run(variant: str, members: list, tmp_path: Path) -> RunResult:
                   "flops_per_image": 8e9, "encoder_flops": {"encoder_share": 0.43}, "fps": fps, "precision": "bf16",
                   "device_name": "test CPU"}
     test_metrics = {**metrics(test, per_class), "evaluation": {"split_hash": test_hash, "images": 50 if test_hash == "group" else 233}}
-    return RunResult(f"{variant}-s{recipe['train']['seed']}", variant, recipe["train"]["seed"], members, recipe, history,
+    return RunResult(run_id, variant, recipe["train"]["seed"], members, recipe, history,
                      {**metrics(val, per_class), "epoch": 3}, test_metrics, efficiency)
+
+
+def make_run(variant: str, members: list, tmp_path: Path) -> RunResult:
+    val, test, fps = SCORES[variant]
+    overrides = {k: v for g in GROUPS.values() for name, ov in g.items() if name == variant for k, v in ov.items()}
+    recipe = {"name": variant, "output_dir": str(tmp_path / variant),
+              "data": {"source": "camvid", "augment": ["hflip"], "image_size": [64, 96], "class_weights": None,
+                       "max_train_samples": 16,
+                       "split": {"mode": overrides.get("data.split.mode", "group"), "fractions": [0.7, 0.15, 0.15],
+                                 "seed": 0, "block_seconds": 30.0, "buffer_seconds": 2.0}},
+              "model": {"arch": overrides.get("model.arch", "unet"), "encoder": "resnet18", "pretrained": None},
+              "loss": {"name": overrides.get("loss.name", "ce")},
+              "optim": {"lr": 0.002, "weight_decay": 0.01, "schedule": "poly", "warmup_steps": 0, "max_grad_norm": 1.0},
+              "train": {"seed": overrides.get("train.seed", 0), "epochs": 3, "max_steps": None, "batch_size": 4,
+                        "mixed_precision": "bf16"}}
+    return fake_run(f"{variant}-s{recipe['train']['seed']}", variant, members, recipe, val, test, fps)
 
 
 def fake_split(mode: str, run_ids: list[str]) -> dict:
@@ -78,6 +87,24 @@ def fake_split(mode: str, run_ids: list[str]) -> dict:
             "splits": {s: {"images": n, "sequences": {"0001TP": n // 2, "Seq05VD": n - n // 2},
                            "class_frequencies": freqs, "min_seconds_to_train": 5.0 if mode == "group" else 0.1}
                        for s, n in sizes.items()}}
+
+
+def add_fake_failure(res: dict, out: Path, shape: tuple[int, int]) -> None:
+    """The best model's failure analysis and its two figures, made up."""
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, len(NAMES), shape).astype(np.uint8)
+    examples = [{"kind": k, "id": f"img{i}", "miou": 0.5, "image": rng.integers(0, 255, (*shape, 3), dtype=np.uint8),
+                 "label": label, "pred": label} for i, k in enumerate(["best"] * 3 + ["worst"] * 3)]
+    band = {"band_px": 3, "band_error": 0.4, "interior_error": 0.1, "band_share_of_pixels": 0.2, "band_share_of_errors": 0.5}
+    sizes = {"buckets": ["small <1024", "medium 1024-9216", "large >=9216"], "classes": NAMES,
+             "iou": [[0.1, 0.5, None]] * len(NAMES), "bucket_iou": [0.1, 0.5, 0.8]}
+    res["failure"] = {"run_id": res["best"]["run_id"], "images": 50, "band": band, "size_iou": sizes,
+                      "per_image": {"mean": 0.5, "median": 0.5, "min": 0.2, "max": 0.8},
+                      "examples": [{"kind": e["kind"], "id": e["id"], "miou": 0.5} for e in examples],
+                      "hardest": [{"class": "Pedestrian", "iou": 0.12, "confused_with": [{"class": "Road", "share": 0.3}]}]}
+    res["figures"]["examples"] = study_figures.plot_examples(examples, [[i * 40, 0, 0] for i in range(6)], 255,
+                                                             out / "examples.png")
+    res["figures"]["failures"] = study_figures.plot_failures(band, sizes, np.eye(len(NAMES)), NAMES, out / "failures.png")
 
 
 @pytest.fixture(scope="module")
@@ -96,20 +123,7 @@ def results(tmp_path_factory) -> tuple[dict, Path]:
               fake_split("official", ["split_official-s0"])]
     plan["study"]["resolved_base"] = next(r.recipe for r in runs if r.variant == "unet")
     res = summarise(plan, runs, splits, out)
-    rng = np.random.default_rng(0)
-    label = rng.integers(0, len(NAMES), (24, 32)).astype(np.uint8)
-    examples = [{"kind": k, "id": f"img{i}", "miou": 0.5, "image": rng.integers(0, 255, (24, 32, 3), dtype=np.uint8),
-                 "label": label, "pred": label} for i, k in enumerate(["best"] * 3 + ["worst"] * 3)]
-    band = {"band_px": 3, "band_error": 0.4, "interior_error": 0.1, "band_share_of_pixels": 0.2, "band_share_of_errors": 0.5}
-    sizes = {"buckets": ["small <1024", "medium 1024-9216", "large >=9216"], "classes": NAMES,
-             "iou": [[0.1, 0.5, None]] * len(NAMES), "bucket_iou": [0.1, 0.5, 0.8]}
-    res["failure"] = {"run_id": res["best"]["run_id"], "images": 50, "band": band, "size_iou": sizes,
-                      "per_image": {"mean": 0.5, "median": 0.5, "min": 0.2, "max": 0.8},
-                      "examples": [{"kind": e["kind"], "id": e["id"], "miou": 0.5} for e in examples],
-                      "hardest": [{"class": "Pedestrian", "iou": 0.12, "confused_with": [{"class": "Road", "share": 0.3}]}]}
-    res["figures"]["examples"] = study_figures.plot_examples(examples, [[i * 40, 0, 0] for i in range(6)], 255,
-                                                             out / "examples.png")
-    res["figures"]["failures"] = study_figures.plot_failures(band, sizes, np.eye(len(NAMES)), NAMES, out / "failures.png")
+    add_fake_failure(res, out, (24, 32))
     res["sam"] = []
     return res, tmp_path
 
@@ -174,3 +188,27 @@ def test_page_limit_is_enforced(results, monkeypatch, tmp_path):
     write_json(study_dir / "analysis" / "results.json", res)
     with pytest.raises(ReportError, match="more than 1"):
         make_report(study_dir, aggregate_first=False)
+
+
+@pytest.mark.parametrize("study_file", ["recipes/studies/camvid_cpu.json", "recipes/studies/camvid_gpu.json"])
+def test_the_shipped_studies_fit_the_page_limit(study_file, tmp_path, monkeypatch):
+    """Every planned run of the real study files, with made-up results: the report stays within MAX_PAGES."""
+    monkeypatch.chdir(REPO)
+    study = load_study(study_file, out=tmp_path)
+    planned = plan_runs(study)
+    rng = np.random.default_rng(1)
+    runs = [fake_run(r.run_id, r.variant, r.members, r.recipe, *rng.uniform(0.3, 0.6, 2), rng.uniform(2, 30))
+            for r in planned]
+    modes = {r.recipe["data"]["split"]["mode"] for r in planned}
+    splits = [fake_split(m, [r.run_id for r in planned if r.recipe["data"]["split"]["mode"] == m]) for m in sorted(modes)]
+    plan = {"study": {"name": study.name, "description": study.description, "seeds": study.seeds, "groups": study.groups,
+                      "base_recipe": str(study.base_recipe), "resolved_base": resolve_recipe(study, {}, study.seeds[0])}}
+    (tmp_path / "analysis").mkdir()
+    res = summarise(plan, runs, splits, tmp_path / "analysis")
+    add_fake_failure(res, tmp_path / "analysis", (360, 480))
+    res["sam"] = []
+    blocks = build_document(res)
+    _, tables, figures = to_markdown(blocks)
+    pages = to_pdf(blocks, tmp_path, tmp_path / "report.pdf")
+    assert pages <= report.MAX_PAGES and pdf_pages(tmp_path / "report.pdf") == pages
+    assert len(tables) == 6 and len(figures) == 5
