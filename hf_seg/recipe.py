@@ -214,15 +214,20 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+def read_json_file(path: Path, what: str, example: str, error: type[ValueError] = RecipeError) -> Any:
+    """Parse a user-given JSON file; a missing or malformed file is a one-line `error` naming it."""
+    if not path.is_file():
+        raise error(f"{what} file '{path}' does not exist; pass a JSON file such as {example}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise error(f"{what} file '{path}' is not valid JSON: {e}") from e
+
+
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     """Read a JSON recipe file, apply overrides and validate it."""
     path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"recipe file '{path}' does not exist; pass a JSON file such as recipes/unet_resnet18_cpu.json")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise RecipeError(f"recipe file '{path}' is not valid JSON: {e}") from e
+    data = read_json_file(path, "recipe", "recipes/unet_resnet18_cpu.json")
     try:
         return recipe_from_dict(apply_overrides(data, list(overrides)))
     except RecipeError as e:

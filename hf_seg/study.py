@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from hf_seg.recipe import RecipeError, apply_overrides, recipe_from_dict, recipe_to_dict
+from hf_seg.recipe import RecipeError, apply_overrides, read_json_file, recipe_from_dict, recipe_to_dict
 from hf_seg.runfolder import read_history, read_json, write_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,12 +75,7 @@ def _overrides(mapping: dict[str, Any]) -> list[str]:
 def load_study(path: str | Path, out: Optional[str | Path] = None, overrides: list[str] = ()) -> Study:
     """Read and validate a study file; `out` replaces its output_dir, `overrides` apply to every run."""
     path = Path(path)
-    if not path.is_file():
-        raise StudyError(f"study file '{path}' does not exist; pass a JSON file such as recipes/studies/camvid_cpu.json")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise StudyError(f"study file '{path}' is not valid JSON: {e}") from e
+    raw = read_json_file(path, "study", "recipes/studies/camvid_cpu.json", StudyError)
     if not isinstance(raw, dict):
         raise StudyError(f"study file '{path}' must hold a JSON object with keys {', '.join(STUDY_KEYS)}")
     unknown = sorted(set(raw) - set(STUDY_KEYS))
