@@ -88,8 +88,11 @@ class ModelTester:
         assert (tmp_path / "model.safetensors").is_file()
         reloaded = load_model(tmp_path).eval()
         assert type(reloaded) is type(model)
+        saved, loaded = model.state_dict(), reloaded.state_dict()
+        assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
         with torch.no_grad():
-            assert torch.equal(reloaded(pixel_values=images).logits, expected)
+            # identical weights; CPU kernels may sum in another order for another memory layout (seen with 1 thread)
+            torch.testing.assert_close(reloaded(pixel_values=images).logits, expected, rtol=0, atol=1e-6)
         assert class_info_from_config(reloaded.config) == CLASSES
 
     def test_auto_class_loading(self, tmp_path):
