@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def plot_curves(history: list[dict], path: Path, title: str = "") -> None:
@@ -29,6 +30,8 @@ def plot_curves(history: list[dict], path: Path, title: str = "") -> None:
         best = max(val, key=lambda r: r["val_mean_iou"])
         ax_iou.annotate(f"best {100 * best['val_mean_iou']:.1f}", (best["epoch"], 100 * best["val_mean_iou"]),
                         textcoords="offset points", xytext=(0, 8), ha="center")
+    for ax in (ax_loss, ax_iou):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_iou.set_xlabel("epoch")
     ax_iou.set_ylabel("percent")
     ax_iou.legend()
