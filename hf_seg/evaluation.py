@@ -93,7 +93,8 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
     ds = dsd[split]
     ids_hash = split_hash(list(ds["id"]))
     ds.set_transform(make_transform([], recipe.data.image_size, class_info, train=False))
-    accelerator = Accelerator(mixed_precision=recipe.train.mixed_precision)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=recipe.train.mixed_precision)
+    accelerator.print(f"{accelerator.num_processes} process(es), {accelerator.distributed_type.value}")
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size or recipe.train.eval_batch_size,
                                          num_workers=recipe.data.num_workers)
     model = load_model(run_dir / "best")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
@@ -41,10 +41,13 @@ def make_accelerator(recipe: Recipe, out: Path) -> Accelerator:
     if recipe.train.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise RecipeError("recipe key 'train.mixed_precision' = \"fp16\" needs a GPU; use \"bf16\" or \"no\" on a CPU")
     accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),  # lets torchrun-style launches on a CPU-only machine use gloo (MULTI_CPU)
         mixed_precision=recipe.train.mixed_precision,
         gradient_accumulation_steps=recipe.train.grad_accum,
         dataloader_config=DataLoaderConfiguration(split_batches=True),
         log_with=recipe.train.tracker,
+        # smp encoders built shallower than their full depth keep unused stages; DDP must not wait for their gradients
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         project_dir=str(out),
     )
     if recipe.train.batch_size % accelerator.num_processes:
@@ -117,6 +120,8 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
         model, optimizer, train_loader, val_loader, scheduler)
     loss_fn = loss_fn.to(accelerator.device)
 
+    accelerator.print(f"{accelerator.num_processes} process(es), {accelerator.distributed_type.value}, "
+                      f"device {accelerator.device}, precision {recipe.train.mixed_precision}")
     state = TrainerState()
     if resume:
         accelerator.load_state(str(out / "last" / "state"))

@@ -127,14 +127,19 @@ def test_same_seed_gives_same_metrics(tmp_path, camvid_root, tiny_run):
 
 def test_two_processes_evaluate_exactly_like_one(tiny_run, tmp_path, camvid_root):
     """Distributed evaluation drops gather padding: 2 processes give the 1-process confusion matrix exactly."""
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+    # accelerate 1.15's `--cpu --num_processes 2` starts ONE process unless an MPI hostfile is given; the torchrun
+    # launcher (`--multi_gpu`) starts two, and hf_seg's Accelerator(cpu=True) makes them a gloo MULTI_CPU group.
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     run(["scripts/eval.py", str(tiny_run), "--split", "validation"])
     one = json.loads((tiny_run / "validation_metrics.json").read_text())
-    run(["scripts/eval.py", str(tiny_run), "--split", "validation"], launcher=launcher)
+    proc = run(["scripts/eval.py", str(tiny_run), "--split", "validation"], launcher=launcher)
+    assert "2 process(es), MULTI_CPU" in proc.stdout + proc.stderr
     two = json.loads((tiny_run / "validation_metrics.json").read_text())
     assert one["confusion_matrix"] == two["confusion_matrix"]
     out = tmp_path / "ddp"
-    run(["scripts/train.py", str(RECIPE), "--output-dir", str(out), *tiny_overrides(camvid_root)], launcher=launcher)
+    proc = run(["scripts/train.py", str(RECIPE), "--output-dir", str(out), *tiny_overrides(camvid_root)],
+               launcher=launcher)
+    assert "2 process(es), MULTI_CPU" in proc.stdout + proc.stderr
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2] and (out / "best").is_dir()
