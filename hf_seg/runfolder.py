@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-RUN_FILES = ("recipe.json", "split.json", "history.jsonl", "val_metrics.json", "curves.png", "best", "last")
-
 
 class RunFolderError(ValueError):
     """A run folder is missing, incomplete or would be overwritten; the message says what to do."""

@@ -56,7 +56,7 @@ def make_accelerator(recipe: Recipe, out: Path) -> Accelerator:
     return accelerator
 
 
-def _seed_worker(worker_id: int) -> None:
+def _one_thread_worker(worker_id: int) -> None:
     """Data workers use one torch thread each: compute threads belong to the training process."""
     torch.set_num_threads(1)
 
@@ -70,9 +70,9 @@ def make_loaders(recipe: Recipe, dsd, class_info):
     # makes every epoch reproducible on its own (a resumed run continues exactly where the killed one was).
     train_loader = torch.utils.data.DataLoader(train_ds, batch_size=recipe.train.batch_size, shuffle=True,
                                                drop_last=len(train_ds) > recipe.train.batch_size,
-                                               num_workers=workers, worker_init_fn=_seed_worker)
+                                               num_workers=workers, worker_init_fn=_one_thread_worker)
     val_loader = torch.utils.data.DataLoader(val_ds, batch_size=recipe.train.eval_batch_size, num_workers=workers,
-                                             persistent_workers=workers > 0, worker_init_fn=_seed_worker)
+                                             persistent_workers=workers > 0, worker_init_fn=_one_thread_worker)
     return train_loader, val_loader
 
 
