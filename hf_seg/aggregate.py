@@ -130,6 +130,14 @@ def rare_classes(frequencies: list[float], names: list[str]) -> list[str]:
     return [names[i] for i in np.argsort(frequencies)[:k]]
 
 
+def split_label(split: dict) -> str:
+    """A split's short name: "official", or "group" with its block and buffer lengths (a 1 s block is per frame)."""
+    if split["mode"] != "group":
+        return split["mode"]
+    block = "whole sequences" if split["block_seconds"] is None else f"{split['block_seconds']:g} s blocks"
+    return f"group ({block}, {split['buffer_seconds']:g} s buffer)"
+
+
 def audit_splits(study_dir: Path, runs: list[RunResult]) -> list[dict]:
     """Each distinct split the runs used (by its id hashes), with hf_seg.data's leak audit and class frequencies."""
     from hf_seg.data import audit_split, build_datasets
@@ -144,7 +152,7 @@ def audit_splits(study_dir: Path, runs: list[RunResult]) -> list[dict]:
             continue
         dsd, class_info = build_datasets(recipe_from_dict(r.recipe).data, split_file=split_file)
         audit = audit_split(dsd, class_info)
-        found[key] = {"mode": r.recipe["data"]["split"]["mode"], "hash": dict(key), "run_ids": [r.run_id],
+        found[key] = {"mode": split_label(r.recipe["data"]["split"]), "hash": dict(key), "run_ids": [r.run_id],
                       "leak_free": audit["leak_free"], "shared_groups": len(audit["shared_groups"]),
                       "temporal_leaks": len(audit["temporal_leaks"]), "min_gap_seconds": audit["min_gap_seconds"],
                       "splits": audit["splits"]}

@@ -114,6 +114,15 @@ def _rare_mean(res: dict, row: dict) -> Optional[float]:
     return sum(values) / len(values) if values else None
 
 
+def _leak_words(res: dict, row: dict) -> str:
+    """'leak-free' or 'leaky: test N s from train' for the split a variant's runs used, from the study's audit."""
+    sp = next(s for s in res["splits"] if row["run_ids"][0] in s["run_ids"])
+    if sp["leak_free"]:
+        return "leak-free"
+    gap = sp["splits"]["test"].get("min_seconds_to_train")
+    return "leaky" + ("" if gap is None else f": test frames {gap:.1f} s from train")
+
+
 def answer(res: dict, group: str, noise: Optional[float]) -> str:
     """One sentence per group, from its role (what it varies) and its numbers."""
     spec, rows = res["groups"][group], _rows(res, group)
@@ -137,8 +146,9 @@ def answer(res: dict, group: str, noise: Optional[float]) -> str:
                 + f"; the best is {best['name']} (test mIoU {pct(best['test_miou'])}).")
     if role == "split":
         ref, test_noise = rows[0], _seed_spread(res, "test_miou")
-        parts = [f"{r['name']} scores test mIoU {pct(r['test_miou'])} on its own {r['test_images']}-image test set vs "
-                 f"{pct(ref['test_miou'])} for {ref['name']} ({ref['test_images']} images): "
+        parts = [f"{r['name']} ({_leak_words(res, r)}) scores test mIoU {pct(r['test_miou'])} on its own "
+                 f"{r['test_images']}-image test set vs {pct(ref['test_miou'])} for {ref['name']} ({_leak_words(res, ref)}, "
+                 f"{ref['test_images']} images): "
                  f"{points(r['test_miou'] - ref['test_miou'])} points{_delta_note(r['test_miou'] - ref['test_miou'], test_noise)}"
                  for r in rows[1:]]
         return f"Split ({group}): " + "; ".join(parts) + "."

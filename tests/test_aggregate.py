@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hf_seg.aggregate import (RunResult, StudyResultsError, group_role, load_runs, pareto_front, rare_classes,
-                              sam_comparisons, summarise_variant)
+                              sam_comparisons, split_label, summarise_variant)
 from hf_seg.analysis import rank_images
 from hf_seg.run_analysis import analyse_predictions
 
@@ -62,6 +62,15 @@ def test_pareto_front_keeps_only_unbeaten_points():
 
 def test_rare_classes_are_the_least_frequent_third():
     assert rare_classes([0.5, 0.01, 0.3, 0.002, 0.1, 0.088], list("abcdef")) == ["d", "b"]
+
+
+def test_split_labels_tell_group_splits_apart():
+    assert split_label({"mode": "official", "block_seconds": None, "buffer_seconds": 0.0}) == "official"
+    assert split_label({"mode": "group", "block_seconds": 20.0, "buffer_seconds": 5.0}) == \
+        "group (20 s blocks, 5 s buffer)"
+    assert split_label({"mode": "group", "block_seconds": 1.0, "buffer_seconds": 0.0}) == "group (1 s blocks, 0 s buffer)"
+    assert split_label({"mode": "group", "block_seconds": None, "buffer_seconds": 2.5}) == \
+        "group (whole sequences, 2.5 s buffer)"
 
 
 def test_per_image_miou_ranking_on_hand_made_maps():

@@ -146,7 +146,8 @@ def test_sentences_cite_the_tables_numbers(results):
     md, tables, figures = to_markdown(build_document(res))
     assert "Best architecture (architectures): fpn with validation mIoU 53.0 (test 49.0" in md
     assert "relative to ce (validation mIoU 50.0): focal -2.0 (within the seed spread); dice -6.0 points" in md
-    assert "split_official scores test mIoU 60.0 on its own 233-image test set vs 48.0 for split_group (50 images): +12.0 points" in md
+    assert ("split_official (leaky: test frames 0.1 s from train) scores test mIoU 60.0 on its own 233-image test set "
+            "vs 48.0 for split_group (leak-free, 50 images): +12.0 points") in md
     assert "validation mIoU from 50.0 to 52.5 (+2.5 points)" in md
     assert "assigns blocks of 30 s of each sequence to train/validation/test in proportions 0.7/0.15/0.15" in md
     # the comparison table holds the same numbers as the sentences
