@@ -6,6 +6,7 @@ keys its variants vary, the best model's test predictions feed the failure analy
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from dataclasses import dataclass
@@ -83,8 +84,23 @@ def _mean_lists(lists: list[list[Optional[float]]]) -> list[Optional[float]]:
     return [_mean_std([row[i] for row in lists])[0] for i in range(len(lists[0]))]
 
 
-def summarise_variant(name: str, runs: list[RunResult]) -> dict:
-    """One table row: metrics as mean (and std over seeds), efficiency and training time, from the variant's runs."""
+def shared_speed(runs: list[RunResult]) -> dict[str, float]:
+    """Images/s per run, averaged over every run of the same model, input size and precision: how a model was trained
+    does not change its speed, so identical models get one number instead of their timing noise."""
+    def key(r: RunResult) -> str:
+        return json.dumps([r.recipe["model"], r.recipe["data"].get("image_size"), r.efficiency["precision"],
+                           r.efficiency["device_name"]], sort_keys=True)
+
+    by_model: dict[str, list[float]] = {}
+    for r in runs:
+        by_model.setdefault(key(r), []).append(r.efficiency["fps"])
+    return {r.run_id: statistics.fmean(by_model[key(r)]) for r in runs}
+
+
+def summarise_variant(name: str, runs: list[RunResult], speed: Optional[dict[str, float]] = None) -> dict:
+    """One table row: metrics as mean (and std over seeds), efficiency and training time, from the variant's runs.
+
+    speed: images/s per run id (shared_speed); by default each run's own measurement."""
     val_miou, val_std = _mean_std([r.val["mean_iou"] for r in runs])
     test_miou, test_std = _mean_std([r.test["mean_iou"] for r in runs])
     eff = runs[0].efficiency
@@ -97,7 +113,7 @@ def summarise_variant(name: str, runs: list[RunResult]) -> dict:
         "test_per_class_iou": _mean_lists([r.test["per_category_iou"] for r in runs]),
         "params_m": eff["params"]["total"] / 1e6, "gflops": eff["flops_per_image"] / 1e9,
         "encoder_share": eff["encoder_flops"]["encoder_share"],
-        "fps": _mean_std([r.efficiency["fps"] for r in runs])[0], "fps_precision": eff["precision"],
+        "fps": _mean_std([(speed or {}).get(r.run_id, r.efficiency["fps"]) for r in runs])[0], "fps_precision": eff["precision"],
         "fps_device": eff["device_name"], "train_minutes": _mean_std([r.train_minutes for r in runs])[0],
         "epochs": max(len(r.history) for r in runs), "best_epoch": [r.val.get("epoch") for r in runs],
         "test_split_hash": runs[0].test["evaluation"]["split_hash"], "test_images": runs[0].test["evaluation"]["images"],
@@ -166,7 +182,8 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) 
     class_names = runs[0].test["class_names"]
     runs_by_variant = {v: [r for r in runs if [g, v] in r.members]
                        for g, variants in plan["study"]["groups"].items() for v in variants}
-    rows = {v: {**summarise_variant(v, rs), "overrides": _overrides_of(plan, v)} for v, rs in runs_by_variant.items()}
+    speed = shared_speed(runs)
+    rows = {v: {**summarise_variant(v, rs, speed), "overrides": _overrides_of(plan, v)} for v, rs in runs_by_variant.items()}
     common_hash = statistics.mode(r["test_split_hash"] for r in rows.values())
     comparable = [r for r in rows.values() if r["test_split_hash"] == common_hash]  # same split: comparable scores
     groups = {}

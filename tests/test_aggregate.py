@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from hf_seg.aggregate import (RunResult, StudyResultsError, group_role, load_runs, pareto_front, rare_classes,
-                              sam_comparisons, split_label, summarise_variant)
+                              sam_comparisons, shared_speed, split_label,
+                              summarise_variant)
 from hf_seg.analysis import rank_images
 from hf_seg.run_analysis import analyse_predictions
 
@@ -34,6 +35,15 @@ def test_summarise_variant_means_and_sample_std_over_seeds():
     assert rows["train_minutes"] == pytest.approx(2.5) and rows["params_m"] == pytest.approx(2.0)
     single = summarise_variant("unet", [run("unet-s0", 0.40, 0.30)])
     assert single["val_miou_std"] is None  # no spread from one seed
+
+
+def test_identical_models_share_one_speed_whatever_they_were_trained_with():
+    runs = [run("ce-s0", 0.4, 0.3, fps=9.0), run("dice-s0", 0.4, 0.3, fps=11.0, loss__name="dice"),
+            run("fpn-s0", 0.4, 0.3, fps=20.0, model__arch="fpn")]
+    speed = shared_speed(runs)
+    assert speed == {"ce-s0": pytest.approx(10.0), "dice-s0": pytest.approx(10.0), "fpn-s0": pytest.approx(20.0)}
+    assert summarise_variant("dice", runs[1:2], speed)["fps"] == pytest.approx(10.0)
+    assert summarise_variant("dice", runs[1:2])["fps"] == pytest.approx(11.0)
 
 
 def test_group_role_from_what_the_variants_vary():
