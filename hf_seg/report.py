@@ -340,7 +340,8 @@ def build_document(res: dict) -> list:
         Figure("Training curves per group (mean over seeds): train loss and validation mIoU per epoch",
                res["figures"]["curves"]),
         Figure("Test mIoU against inference speed; the dashed line joins the Pareto-optimal variants (variants that "
-               "share a run are drawn once, under their first name; variants scored on another test split are left out)",
+               "share a run are drawn once, under their first name; variants scored on another test split are left out; a name "
+               "that would overprint another is omitted, Table 4 has every variant)",
                res["figures"]["pareto"], 0.75),
         ("h", f"Best model: {best['name']}"),
         ("p", f"Per-image test mIoU of {res['failure']['run_id']}: mean {pct(res['failure']['per_image']['mean'])}, "

@@ -58,13 +58,26 @@ def plot_group_curves(curves: dict[str, dict[str, list[list[dict]]]], path: Path
     return _save(fig, path)
 
 
+def labelled_points(rows: list[dict], front: list[str], dx: float = 0.12, dy: float = 0.05) -> list[dict]:
+    """The points to name on the speed/accuracy plot: the Pareto front first, then the rest by test mIoU, each only
+    if its label does not land within (dx, dy) of the axis ranges of one already placed, so names never overprint."""
+    xs, ys = [r["fps"] for r in rows], [100 * r["test_miou"] for r in rows]
+    width, height = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    placed: list[dict] = []
+    for r in sorted(rows, key=lambda r: (r["name"] not in front, -r["test_miou"])):
+        if all(abs(r["fps"] - q["fps"]) > dx * width or abs(r["test_miou"] - q["test_miou"]) * 100 > dy * height
+               for q in placed):
+            placed.append(r)
+    return placed
+
+
 def plot_pareto(rows: list[dict], front: list[str], path: Path) -> str:
     """Test mIoU against inference speed for every variant; the Pareto-optimal ones joined by a line."""
     fig, ax = plt.subplots(figsize=(6.5, 3.3))
     for r in rows:
-        on_front = r["name"] in front
-        ax.scatter(r["fps"], 100 * r["test_miou"], s=18 + 2 * r["gflops"], color="C3" if on_front else "C0",
+        ax.scatter(r["fps"], 100 * r["test_miou"], s=18 + 2 * r["gflops"], color="C3" if r["name"] in front else "C0",
                    alpha=0.8, zorder=3)
+    for r in labelled_points(rows, front):
         ax.annotate(r["name"], (r["fps"], 100 * r["test_miou"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
     by_name = {r["name"]: r for r in rows}
     ax.plot([by_name[n]["fps"] for n in front], [100 * by_name[n]["test_miou"] for n in front], "--", color="C3",
