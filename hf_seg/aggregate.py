@@ -91,10 +91,11 @@ def shared_speed(runs: list[RunResult]) -> dict[str, float]:
         return json.dumps([r.recipe["model"], r.recipe["data"].get("image_size"), r.efficiency["precision"],
                            r.efficiency["device_name"]], sort_keys=True)
 
+    keys = {r.run_id: key(r) for r in runs}
     by_model: dict[str, list[float]] = {}
     for r in runs:
-        by_model.setdefault(key(r), []).append(r.efficiency["fps"])
-    return {r.run_id: statistics.fmean(by_model[key(r)]) for r in runs}
+        by_model.setdefault(keys[r.run_id], []).append(r.efficiency["fps"])
+    return {run_id: statistics.fmean(by_model[k]) for run_id, k in keys.items()}
 
 
 def summarise_variant(name: str, runs: list[RunResult], speed: Optional[dict[str, float]] = None) -> dict:
@@ -113,7 +114,8 @@ def summarise_variant(name: str, runs: list[RunResult], speed: Optional[dict[str
         "test_per_class_iou": _mean_lists([r.test["per_category_iou"] for r in runs]),
         "params_m": eff["params"]["total"] / 1e6, "gflops": eff["flops_per_image"] / 1e9,
         "encoder_share": eff["encoder_flops"]["encoder_share"],
-        "fps": _mean_std([(speed or {}).get(r.run_id, r.efficiency["fps"]) for r in runs])[0], "fps_precision": eff["precision"],
+        "fps": _mean_std([speed[r.run_id] if speed else r.efficiency["fps"] for r in runs])[0],
+        "fps_precision": eff["precision"],
         "fps_device": eff["device_name"], "train_minutes": _mean_std([r.train_minutes for r in runs])[0],
         "epochs": max(len(r.history) for r in runs), "best_epoch": [r.val.get("epoch") for r in runs],
         "test_split_hash": runs[0].test["evaluation"]["split_hash"], "test_images": runs[0].test["evaluation"]["images"],
@@ -154,6 +156,11 @@ def split_label(split: dict) -> str:
     return f"group ({block}, {split['buffer_seconds']:g} s buffer)"
 
 
+def split_of(splits: list[dict], run_id: str) -> dict:
+    """The audited split (an audit_splits entry) that a run was trained and tested on."""
+    return next(s for s in splits if run_id in s["run_ids"])
+
+
 def audit_splits(study_dir: Path, runs: list[RunResult]) -> list[dict]:
     """Each distinct split the runs used (by its id hashes), with hf_seg.data's leak audit and class frequencies."""
     from hf_seg.data import audit_split, build_datasets
@@ -168,7 +175,7 @@ def audit_splits(study_dir: Path, runs: list[RunResult]) -> list[dict]:
             continue
         dsd, class_info = build_datasets(recipe_from_dict(r.recipe).data, split_file=split_file)
         audit = audit_split(dsd, class_info)
-        found[key] = {"mode": split_label(r.recipe["data"]["split"]), "hash": dict(key), "run_ids": [r.run_id],
+        found[key] = {"label": split_label(r.recipe["data"]["split"]), "hash": dict(key), "run_ids": [r.run_id],
                       "leak_free": audit["leak_free"], "shared_groups": len(audit["shared_groups"]),
                       "temporal_leaks": len(audit["temporal_leaks"]), "min_gap_seconds": audit["min_gap_seconds"],
                       "splits": audit["splits"]}
@@ -195,7 +202,7 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) 
     best_run = max(runs_by_variant[best["name"]], key=lambda r: r.val["mean_iou"])
     distinct = list({tuple(r["run_ids"]): r for r in reversed(comparable)}.values())[::-1]  # shared runs: one point
     front = pareto_front([(r["name"], r["fps"], r["test_miou"]) for r in distinct])
-    frequencies = next(s for s in splits if best_run.run_id in s["run_ids"])["splits"]["train"]["class_frequencies"]
+    frequencies = split_of(splits, best_run.run_id)["splits"]["train"]["class_frequencies"]
     rare = rare_classes(frequencies, class_names)
     loss_rows = [rows[v] for spec in groups.values() if spec["role"] == "losses" for v in spec["variants"]]
     curves = {g: {v: [r.history for r in runs_by_variant[v]] for v in spec["variants"]} for g, spec in groups.items()}

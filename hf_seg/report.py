@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 from xml.sax.saxutils import escape
 
+from hf_seg.aggregate import ANALYSIS_DIR, aggregate, split_of
 from hf_seg.runfolder import read_json
 
 MAX_PAGES = 10
@@ -116,7 +117,7 @@ def _rare_mean(res: dict, row: dict) -> Optional[float]:
 
 def _leak_words(res: dict, row: dict) -> str:
     """'leak-free' or 'leaky: test N s from train' for the split a variant's runs used, from the study's audit."""
-    sp = next(s for s in res["splits"] if row["run_ids"][0] in s["run_ids"])
+    sp = split_of(res["splits"], row["run_ids"][0])
     if sp["leak_free"]:
         return "leak-free"
     gap = sp["splits"]["test"].get("min_seconds_to_train")
@@ -208,7 +209,7 @@ def _split_table(res: dict) -> Table:
     for sp in res["splits"]:
         sizes = {name: sp["splits"][name]["images"] for name in ("train", "validation", "test")}
         gap = sp["splits"]["test"].get("min_seconds_to_train")
-        rows.append([sp["mode"], str(sizes["train"]), str(sizes["validation"]), str(sizes["test"]),
+        rows.append([sp["label"], str(sizes["train"]), str(sizes["validation"]), str(sizes["test"]),
                      ", ".join(f"{k} {v}" for k, v in sp["splits"]["test"]["sequences"].items()),
                      str(sp["shared_groups"]), str(sp["temporal_leaks"]), "n/a" if gap is None else f"{gap:.1f}",
                      "yes" if sp["leak_free"] else "no", str(len(sp["run_ids"]))])
@@ -462,8 +463,6 @@ def to_pdf(blocks: list, study_dir: Path, path: Path) -> int:
 
 def make_report(study_dir: Path, aggregate_first: bool = True) -> ReportFiles:
     """Aggregate the study (unless asked not to), then write report.md and report.pdf into the study folder."""
-    from hf_seg.aggregate import ANALYSIS_DIR, aggregate
-
     study_dir = Path(study_dir)
     res = aggregate(study_dir) if aggregate_first else read_json(study_dir / ANALYSIS_DIR / "results.json")
     blocks = build_document(res)

@@ -82,7 +82,7 @@ def make_run(variant: str, members: list, tmp_path: Path) -> RunResult:
 def fake_split(mode: str, run_ids: list[str]) -> dict:
     freqs = [0.3, 0.4, 0.2, 0.004, 0.006, 0.09]
     sizes = {"train": 400, "validation": 90, "test": 50} if mode == "group" else {"train": 367, "validation": 101, "test": 233}
-    return {"mode": mode, "run_ids": run_ids, "leak_free": mode == "group", "shared_groups": 0 if mode == "group" else 2,
+    return {"label": mode, "run_ids": run_ids, "leak_free": mode == "group", "shared_groups": 0 if mode == "group" else 2,
             "temporal_leaks": 0 if mode == "group" else 3, "min_gap_seconds": 2.0,
             "splits": {s: {"images": n, "sequences": {"0001TP": n // 2, "Seq05VD": n - n // 2},
                            "class_frequencies": freqs, "min_seconds_to_train": 5.0 if mode == "group" else 0.1}
