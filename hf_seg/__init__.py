@@ -1,4 +1,9 @@
-"""hf_seg: train, evaluate and compare semantic segmentation models in the Hugging Face ecosystem."""
+"""hf_seg: train, evaluate and compare semantic segmentation models in the Hugging Face ecosystem.
+
+Public API: `train(recipe)`, `evaluate_run(run_dir)`, `build_model(cfg, class_info)`, `load_model(path_or_hub_id)`,
+`load_recipe(path)` and `RunFolder(path)`. Importing hf_seg registers its model adapters with the transformers Auto
+classes, so saved checkpoints load with `AutoModelForSemanticSegmentation.from_pretrained`.
+"""
 
 import os
 
@@ -6,4 +11,11 @@ import os
 os.environ.setdefault("ALBUMENTATIONS_NO_TELEMETRY", "1")
 
 __version__ = "0.1.0"
-from hf_seg import models  # noqa: E402,F401  (registers the model adapters with the transformers Auto classes)
+
+from hf_seg.engine.evaluation import evaluate_run  # noqa: E402
+from hf_seg.engine.trainer import train  # noqa: E402
+from hf_seg.models import build_model, load_model  # noqa: E402  (registers the adapters with the Auto classes)
+from hf_seg.recipe import load_recipe  # noqa: E402
+from hf_seg.runs import RunFolder  # noqa: E402
+
+__all__ = ["RunFolder", "__version__", "build_model", "evaluate_run", "load_model", "load_recipe", "train"]

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
+from hf_seg.errors import HfSegError
 
-class RecipeError(ValueError):
+
+class RecipeError(HfSegError):
     """A recipe key or value is wrong; the message names the key and the fix."""
 
 
@@ -236,3 +238,13 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
 
 def recipe_to_dict(recipe: Recipe) -> dict:
     return dataclasses.asdict(recipe)
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values (recipe keys as `--set` writes them)."""
+    if isinstance(node, dict):
+        flat = {}
+        for k, v in node.items():
+            flat.update(flatten(v, f"{prefix}.{k}" if prefix else k))
+        return flat
+    return {prefix: node}

@@ -24,8 +24,8 @@ def main() -> None:
     def go() -> None:
         import torch
 
-        from hf_seg.classes import CAMVID
-        from hf_seg.models.benchmark import benchmark_models, default_models, format_table
+        from hf_seg.labels import CAMVID
+        from hf_seg.bench.train_step import benchmark_models, default_models, format_table
 
         if args.threads:
             torch.set_num_threads(args.threads)

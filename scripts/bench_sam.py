@@ -25,9 +25,9 @@ def main() -> None:
     def go() -> None:
         from transformers import SamConfig
 
-        from hf_seg.efficiency import device_name, environment, pinned_threads
-        from hf_seg.runfolder import write_json
-        from hf_seg.sam import load_sam, random_sam, time_sam
+        from hf_seg.bench.efficiency import device_name, environment, pinned_threads
+        from hf_seg.runs import write_json
+        from hf_seg.sam.segment import load_sam, random_sam, time_sam
 
         model, processor = load_sam(args.sam) if args.sam else random_sam(SamConfig())
         model = model.to(args.device)

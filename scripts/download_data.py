@@ -1,27 +1,8 @@
-"""Download a public dataset onto this disk (needs the network): `python scripts/download_data.py camvid`."""
+"""`hf-seg download` as a script (kept for `accelerate launch scripts/download_data.py ...`): same arguments, same behaviour."""
 
-import argparse
+import sys
 
-from hf_seg.cli import run_cli
-
-
-def main() -> None:
-    from hf_seg.data.download import DOWNLOADS
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("dataset", choices=sorted(DOWNLOADS), help="which dataset")
-    parser.add_argument("--dest", help="target folder (default: data/<dataset>, the recipes' data.root)")
-    args = parser.parse_args()
-
-    def go() -> None:
-        from pathlib import Path
-
-        dest = Path(args.dest or f"data/{args.dataset}")
-        counts = DOWNLOADS[args.dataset](dest)
-        print(f"{args.dataset} ready in {dest}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-
-    run_cli(go)
-
+from hf_seg.cli import main
 
 if __name__ == "__main__":
-    main()
+    main(["download", *sys.argv[1:]])

@@ -15,7 +15,7 @@ def main() -> None:
     def go() -> None:
         from transformers import SamConfig
 
-        from hf_seg.sam import random_sam, tiny_sam_config
+        from hf_seg.sam.segment import random_sam, tiny_sam_config
 
         model, processor = random_sam(SamConfig() if args.full else tiny_sam_config(), seed=args.seed)
         model.save_pretrained(args.out)

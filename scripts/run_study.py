@@ -1,33 +1,8 @@
-"""Run a study (every variant x seed through the trainer, test once, benchmark), resumably, then write its report:
-`python scripts/run_study.py recipes/studies/camvid_cpu.json [--out DIR] [--set KEY=VALUE ...] [--no-report]`."""
+"""`hf-seg study` as a script (kept for `accelerate launch scripts/run_study.py ...`): same arguments, same behaviour."""
 
-import argparse
+import sys
 
-from hf_seg.cli import run_cli
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("study", help="JSON study file (see recipes/studies/)")
-    parser.add_argument("--out", help="study folder (default: the study file's output_dir, else studies/<name>)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="recipe override for every run, parsed as JSON, e.g. --set data.root=../data/camvid")
-    parser.add_argument("--no-report", action="store_true", help="only train/test/benchmark; skip report.md/report.pdf")
-    parser.add_argument("--dry-run", action="store_true", help="print the planned runs and exit")
-    args = parser.parse_args()
-
-    def go() -> None:
-        from hf_seg.study import load_study, plan_runs, run_study
-
-        study = load_study(args.study, out=args.out, overrides=args.overrides)
-        if args.dry_run:
-            for run in plan_runs(study):
-                print(f"{run.run_id}: {', '.join('/'.join(m) for m in run.members)}")
-            return
-        run_study(study, report=not args.no_report)
-
-    run_cli(go)
-
+from hf_seg.cli import main
 
 if __name__ == "__main__":
-    main()
+    main(["study", *sys.argv[1:]])

@@ -1,32 +1,8 @@
-"""Train a segmentation model from a JSON recipe: `accelerate launch scripts/train.py recipes/x.json [--set k=v ...]`."""
+"""`hf-seg train` as a script (kept for `accelerate launch scripts/train.py ...`): same arguments, same behaviour."""
 
-import argparse
+import sys
 
-from hf_seg.cli import run_cli
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("recipe", help="JSON recipe file (see recipes/)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a recipe value, parsed as JSON, e.g. --set train.epochs=3")
-    parser.add_argument("--output-dir", help="run folder (overrides the recipe's output_dir)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in the output folder from last/")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    args = parser.parse_args()
-
-    def go() -> None:
-        from hf_seg.recipe import load_recipe
-        from hf_seg.trainer import train
-
-        recipe = load_recipe(args.recipe, args.overrides)
-        if args.output_dir:
-            recipe.output_dir = args.output_dir
-        out = train(recipe, resume=args.resume, overwrite=args.overwrite)
-        print(f"run folder: {out}")
-
-    run_cli(go)
-
+from hf_seg.cli import main
 
 if __name__ == "__main__":
-    main()
+    main(["train", *sys.argv[1:]])

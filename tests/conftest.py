@@ -20,3 +20,11 @@ def camvid_root() -> Path:
     path = Path(root)
     assert (path / "train").is_dir(), f"HF_SEG_CAMVID_ROOT={root} has no train/ folder"
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_camvid(tmp_path_factory) -> Path:
+    """A generated CamVid in the SegNet layout (4 sequences, 40 frames of 36x48): unit tests without the real data."""
+    from helpers.segnet import write_segnet_camvid
+
+    return write_segnet_camvid(tmp_path_factory.mktemp("tiny_camvid"))

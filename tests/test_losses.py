@@ -6,7 +6,7 @@ import pytest
 import segmentation_models_pytorch as smp
 import torch
 
-from hf_seg.classes import ClassInfo
+from hf_seg.labels import ClassInfo
 from hf_seg.losses import LossConfigError, build_loss, cross_entropy, focal, soft_dice
 from hf_seg.recipe import LossConfig
 

@@ -8,7 +8,7 @@ from collections import Counter
 import datasets
 import numpy as np
 
-from hf_seg.classes import ClassInfo
+from hf_seg.labels import ClassInfo
 from hf_seg.data.class_stats import class_pixel_counts
 from hf_seg.data.split import SPLITS
 from hf_seg.recipe import SplitConfig
@@ -32,6 +32,7 @@ def audit_split(dsd: datasets.DatasetDict, class_info: ClassInfo, min_gap_second
             "groups": len(set(frames[name]["group"])),
             "sequences": dict(sorted(Counter(frames[name]["sequence"]).items())),
             "class_frequencies": (counts / max(counts.sum(), 1)).round(5).tolist(),
+            "class_pixels": counts.tolist(),
         }
     where: dict[str, set[str]] = {}
     for name in SPLITS:

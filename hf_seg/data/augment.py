@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from hf_seg.classes import ClassInfo
+from hf_seg.labels import ClassInfo
 from hf_seg.data.errors import DataError
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)

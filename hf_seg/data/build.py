@@ -10,12 +10,12 @@ from typing import Callable
 import datasets
 import numpy as np
 
-from hf_seg.classes import ClassInfo
+from hf_seg.labels import CAMVID, ClassInfo
 from hf_seg.data.camvid import load_camvid
 from hf_seg.data.errors import DataError
 from hf_seg.data.folder import load_folder
 from hf_seg.data.hub import load_hub
-from hf_seg.data.source import Sample, Source, to_dataset, validated_row
+from hf_seg.data.source import Sample, Source, class_info_from_options, to_dataset, validated_row
 from hf_seg.data.split import SPLITS, group_samples, split_samples
 from hf_seg.data.split_file import read_split
 from hf_seg.recipe import DataConfig
@@ -33,6 +33,13 @@ SOURCES: dict[str, Callable[[DataConfig], Source]] = {
     "folder": lambda cfg: load_folder(_root(cfg), cfg.source_options),
     "hub": lambda cfg: load_hub(cfg.source_options),
 }
+
+
+def declared_classes(cfg: DataConfig) -> ClassInfo:
+    """The classes a recipe's data source declares, without loading any data (for models built from a recipe)."""
+    if cfg.source == "camvid":
+        return CAMVID
+    return class_info_from_options(cfg.source_options, cfg.source)
 
 
 def build_datasets(cfg: DataConfig, split_file: Path | None = None) -> tuple[datasets.DatasetDict, ClassInfo]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hf_seg.classes import CAMVID
+from hf_seg.labels import CAMVID
 from hf_seg.data.errors import DataError
 from hf_seg.data.masks import MaskMapping
 from hf_seg.data.source import Sample, Source, check_options, pair_files
@@ -20,7 +20,7 @@ def load_camvid(root: Path, options: dict) -> Source:
     """All 701 CamVid pairs with sequence, frame time and official split; no options."""
     check_options(options, (), "camvid")
     if not root.is_dir():
-        raise DataError(f"data.root '{root}' does not exist; run `python scripts/download_data.py camvid` "
+        raise DataError(f"data.root '{root}' does not exist; run `hf-seg download camvid` "
                         "or point data.root at a CamVid folder in the SegNet layout")
     samples = []
     for split, (image_dir, mask_dir) in FOLDERS.items():

@@ -7,7 +7,7 @@ from typing import Literal
 import datasets
 import numpy as np
 
-from hf_seg.classes import ClassInfo
+from hf_seg.labels import ClassInfo
 from hf_seg.data.errors import DataError
 
 WEIGHT_METHODS = ("inverse_frequency", "median_frequency")
@@ -28,7 +28,11 @@ def class_pixel_counts(ds: datasets.Dataset, class_info: ClassInfo) -> np.ndarra
 
 def class_frequencies(ds_train: datasets.Dataset, class_info: ClassInfo) -> np.ndarray:
     """Share of labelled pixels per class on the given split (sums to 1; float64, len num_classes)."""
-    counts = class_pixel_counts(ds_train, class_info)
+    return frequencies(class_pixel_counts(ds_train, class_info))
+
+
+def frequencies(counts: np.ndarray) -> np.ndarray:
+    """Pixel counts per class -> shares of the labelled pixels (sums to 1)."""
     if counts.sum() == 0:
         raise DataError("the split has no labelled pixels (every mask is ignore); check the masks and mask_mapping")
     return counts / counts.sum()

@@ -7,7 +7,7 @@ import datasets
 import numpy as np
 from PIL import Image, ImageDraw
 
-from hf_seg.classes import ClassInfo
+from hf_seg.labels import ClassInfo
 from hf_seg.data.augment import IMAGENET_MEAN, IMAGENET_STD, make_transform
 
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import datasets
 from PIL import Image
 
-from hf_seg.classes import ClassInfo
+from hf_seg.labels import ClassInfo
 from hf_seg.data.errors import DataError
 from hf_seg.data.masks import MaskMapping, canonical_mask, encode_png, parse_mask_mapping, reduce_labels_mapping
 
@@ -24,7 +24,8 @@ FEATURES = datasets.Features({
     "time": datasets.Value("float64"),  # seconds within the sequence; None when the source has no frame times
 })
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+"""Image file endings hf_seg reads, in data sources and in predict."""
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ def provenance_of(dsd: datasets.DatasetDict) -> dict:
         return {}
 
 
-def ids_hash(ids: list[str]) -> str:
-    """A short fingerprint of a split's ids, to compare splits across runs at a glance."""
-    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+def split_fingerprint(ids: list[str]) -> str:
+    """The one fingerprint of which images a split holds (order-free): in split.json, the test ledger and reports."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
 
 
 def save_split(dsd: datasets.DatasetDict, path: Path, extra: dict | None = None) -> None:
@@ -35,7 +35,7 @@ def save_split(dsd: datasets.DatasetDict, path: Path, extra: dict | None = None)
     record = {
         **provenance_of(dsd),
         "sizes": {s: len(ids[s]) for s in SPLITS},
-        "hash": {s: ids_hash(ids[s]) for s in SPLITS},
+        "hash": {s: split_fingerprint(ids[s]) for s in SPLITS},
         "groups": {s: sorted(set(plain[s]["group"])) for s in SPLITS},
         "ids": ids,
         "extra": extra or {},

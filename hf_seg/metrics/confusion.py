@@ -8,7 +8,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hf_seg.classes import IGNORE_INDEX
+from hf_seg.labels import IGNORE_INDEX
 
 MAX_COUNT_CELLS = 1 << 24
 """Largest (label value x prediction value) count table one batch may need; beyond it the values are not class ids."""

@@ -8,6 +8,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hf_seg.formatting import pct
+
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den as float64, NaN where den is 0 (the class is absent from both maps)."""
@@ -70,15 +72,11 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None or math.isnan(x) else f"{100 * x:.1f}"
-
-
 def format_metrics_table(m: dict) -> str:
     """Markdown table of per-class IoU, Dice and accuracy in percent, then the class means and pixel accuracy."""
     lines = ["| class | IoU | Dice | accuracy |", "|---|---:|---:|---:|"]
     for name, iou, dice, acc in zip(m["class_names"], m["per_category_iou"], m["per_category_dice"], m["per_category_accuracy"]):
-        lines.append(f"| {name} | {_pct(iou)} | {_pct(dice)} | {_pct(acc)} |")
-    lines.append(f"| **mean** | **{_pct(m['mean_iou'])}** | **{_pct(m['mean_dice'])}** | **{_pct(m['mean_accuracy'])}** |")
-    lines.append(f"| pixel accuracy | | | {_pct(m['overall_accuracy'])} |")
+        lines.append(f"| {name} | {pct(iou)} | {pct(dice)} | {pct(acc)} |")
+    lines.append(f"| **mean** | **{pct(m['mean_iou'])}** | **{pct(m['mean_dice'])}** | **{pct(m['mean_accuracy'])}** |")
+    lines.append(f"| pixel accuracy | | | {pct(m['overall_accuracy'])} |")
     return "\n".join(lines)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForSemanticSegmentation, PreTrainedConfig, PreTrainedModel, SegformerConfig
 
-from hf_seg.classes import ClassInfo
-from hf_seg.models.errors import ModelConfigError, WeightsNotFoundError, close_matches, one_line
+from hf_seg.labels import ClassInfo
+from hf_seg.errors import close_matches, one_line
+from hf_seg.models.errors import ModelConfigError, WeightsNotFoundError
 from hf_seg.models.segformer import SEGFORMER_VARIANTS, InputSizeSegformer, build_segformer
 from hf_seg.models.smp_adapter import SMP_ARCHITECTURES, SmpForSemanticSegmentation, SmpSegmentationConfig, build_smp
 from hf_seg.recipe import ModelConfig

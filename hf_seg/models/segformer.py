@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from transformers import PreTrainedConfig, SegformerConfig, SegformerForSemanticSegmentation
 from transformers.modeling_outputs import SemanticSegmenterOutput
 
-from hf_seg.classes import ClassInfo
-from hf_seg.models.errors import ModelConfigError, WeightsNotFoundError, close_matches, one_line
+from hf_seg.labels import ClassInfo
+from hf_seg.errors import close_matches, one_line
+from hf_seg.models.errors import ModelConfigError, WeightsNotFoundError
 from hf_seg.recipe import ModelConfig
 
 _WIDE = [64, 128, 320, 512]

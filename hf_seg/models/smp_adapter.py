@@ -14,8 +14,9 @@ from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SemanticSegmenterOutput
 
-from hf_seg.classes import ClassInfo
-from hf_seg.models.errors import ModelConfigError, WeightsNotFoundError, close_matches, one_line
+from hf_seg.labels import ClassInfo
+from hf_seg.errors import close_matches, one_line
+from hf_seg.models.errors import ModelConfigError, WeightsNotFoundError
 from hf_seg.recipe import ModelConfig
 
 SMP_ARCHITECTURES: dict[str, type] = {

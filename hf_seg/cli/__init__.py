@@ -1,0 +1,64 @@
+"""The `hf-seg` command line (also `python -m hf_seg`): one program, a subcommand per pipeline stage.
+
+Each subcommand lives in its own module with `add_arguments(parser)` and `run(args)`; only the chosen one is
+imported, so `hf-seg --help` is quick. A user's mistake (any HfSegError, ValueError or FileNotFoundError) becomes one
+`error:` line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Optional
+
+from hf_seg import __version__
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("train", "train a model from a JSON recipe into a run folder"),
+    "eval": ("eval_run", "evaluate a run's best checkpoint on a split (the test split once)"),
+    "predict": ("predict", "segment new images with a run, a saved model or a Hub id"),
+    "benchmark": ("benchmark", "parameters, MACs/FLOPs, speed and memory of models"),
+    "study": ("study", "run a whole study (variants x seeds), resumably, and write its report"),
+    "report": ("report", "aggregate a study folder's runs into report.md and report.pdf"),
+    "push": ("push", "publish a run's best checkpoint with its model card to the Hub"),
+    "compare-sam": ("compare_sam", "a trained run against SAM with oracle prompts on the same images"),
+    "download": ("download", "download a public dataset (needs the network)"),
+    "augmentations": ("augmentations", "draw augmented image/mask overlays to a PNG grid"),
+}
+"""Subcommand -> (module under hf_seg.cli, one-line help)."""
+
+
+def run_cli(fn: Callable[[], None]) -> None:
+    """Run a command body; user errors (ValueError, FileNotFoundError) print one line instead of a traceback."""
+    try:
+        fn()
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser(selected: Optional[str]) -> argparse.ArgumentParser:
+    """The top-level parser; only the `selected` subcommand's module is imported and given its arguments."""
+    parser = argparse.ArgumentParser(prog="hf-seg", description="Train, evaluate and compare semantic segmentation "
+                                     "models on the Hugging Face stack.")
+    parser.add_argument("--version", action="version", version=f"hf_seg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        if name == selected:
+            mod = importlib.import_module(f"hf_seg.cli.{module}")
+            command = sub.add_parser(name, help=help_text, description=mod.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+            mod.add_arguments(command)
+            command.set_defaults(handler=mod.run)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Parse `argv` (default: the process's arguments) and run the subcommand."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(selected if selected in COMMANDS else None).parse_args(argv)
+    run_cli(lambda: args.handler(args))

@@ -1,0 +1,21 @@
+"""Evaluate a run's best checkpoint on a split (the test split once): `hf-seg eval RUN_DIR --split test`."""
+
+from __future__ import annotations
+
+import argparse
+
+from hf_seg.engine.evaluation import evaluate_run, format_summary
+from hf_seg.metrics import format_metrics_table
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a run folder written by `hf-seg train`")
+    parser.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    parser.add_argument("--force", action="store_true", help="evaluate the test split again (recorded in the ledger)")
+    parser.add_argument("--batch-size", type=int, help="evaluation batch size (default: the recipe's)")
+
+
+def run(args: argparse.Namespace) -> None:
+    metrics = evaluate_run(args.run_dir, args.split, force=args.force, batch_size=args.batch_size)
+    print(format_metrics_table(metrics))
+    print(f"{args.split}: {format_summary(metrics)}  -> {args.run_dir}/{args.split}_metrics.json")

@@ -1,0 +1,162 @@
+"""Evaluation: stream a split through a model into a confusion matrix, and evaluate a run's best checkpoint once.
+
+Evaluating a run also writes what later stages need, so that they never load the data or the model again:
+`<split>_metrics.json` (scores, confusion matrix, per-image mIoU, the ledger entry) and `<split>_predictions.npz`
+(every label and predicted map, compressed, plus the raw images of the best and worst predictions).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zipfile
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from hf_seg.labels import ClassInfo
+from hf_seg.metrics import ConfusionMatrix, metrics_from_confusion
+from hf_seg.metrics.failure import per_image_miou, rank_images
+from hf_seg.runs import RunFolder, RunFolderError, checkpoint_id, split_fingerprint
+from hf_seg.engine.runtime import make_accelerator
+
+EXAMPLES = 3
+"""Best and worst test images (by per-image mIoU) whose raw pixels the predictions file keeps for the report."""
+
+
+def predict_logits(model: torch.nn.Module, pixel_values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Logits upsampled to the label size, so metrics are computed at the labels' own resolution."""
+    logits = model(pixel_values=pixel_values).logits
+    if tuple(logits.shape[-2:]) != tuple(size):
+        logits = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
+    return logits
+
+
+@torch.no_grad()
+def evaluate(model, loader, accelerator: Accelerator, class_info: ClassInfo, loss_fn=None, desc: str = "eval",
+             on_batch: Optional[Callable[[np.ndarray, np.ndarray], None]] = None) -> dict:
+    """mean_iou-style metrics (plus Dice, confusion matrix and mean loss) over every sample of `loader`, once each.
+
+    on_batch(preds, labels), when given, sees every gathered batch as uint8 numpy maps (N, H, W) on the main process.
+    """
+    model.eval()
+    cm = ConfusionMatrix(class_info.num_classes, class_info.ignore_index)
+    loss_sum, loss_n = 0.0, 0
+    for batch in tqdm(loader, desc=desc, disable=not accelerator.is_local_main_process, leave=False):
+        labels = batch["labels"]
+        with accelerator.autocast():
+            logits = predict_logits(model, batch["pixel_values"], tuple(labels.shape[-2:]))
+        if loss_fn is not None:
+            loss_sum += float(loss_fn(logits.float(), labels)) * len(labels)
+            loss_n += len(labels)
+        preds = logits.argmax(1).to(torch.uint8)
+        preds, labels = accelerator.gather_for_metrics((preds, labels))
+        cm.update(preds, labels)
+        if on_batch is not None and accelerator.is_main_process:
+            on_batch(preds.cpu().numpy(), labels.cpu().numpy().astype(np.uint8))
+    metrics = metrics_from_confusion(cm.matrix, list(class_info.names))
+    if loss_fn is not None:
+        totals = accelerator.reduce(torch.tensor([loss_sum, float(loss_n)]), reduction="sum")
+        metrics["loss"] = float(totals[0] / max(totals[1], 1.0))
+    model.train()
+    return metrics
+
+
+class PredictionWriter:
+    """Streams label and prediction maps into a compressed .npz (one entry per image), so memory stays flat."""
+
+    def __init__(self, path: Path, class_info: ClassInfo) -> None:
+        self.path, self.class_info = Path(path), class_info
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
+        self.zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_DEFLATED)
+        self.scores: list[float] = []
+
+    def add(self, preds: np.ndarray, labels: np.ndarray) -> None:
+        for pred, label in zip(preds, labels):
+            i = len(self.scores)
+            self._put(f"pred_{i:06d}", pred)
+            self._put(f"label_{i:06d}", label)
+            self.scores.append(per_image_miou(pred, label, self.class_info.num_classes, self.class_info.ignore_index))
+
+    def _put(self, name: str, array: np.ndarray) -> None:
+        with self.zip.open(f"{name}.npy", "w") as f:
+            np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
+
+    def close(self, ids: list[str], images: dict[int, np.ndarray]) -> None:
+        """Add the ids and the raw images of the chosen examples, then move the file into place atomically."""
+        self._put("ids", np.asarray(ids))
+        self._put("per_image_miou", np.asarray(self.scores, dtype=np.float64))
+        self._put("example_index", np.asarray(sorted(images), dtype=np.int64))
+        for i, image in images.items():
+            self._put(f"image_{i:06d}", image)
+        self.zip.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.zip.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def read_predictions(path: Path) -> dict:
+    """The content of a <split>_predictions.npz: ids, labels, preds, per_image_miou, examples {index: RGB image}."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunFolderError(f"'{path}' does not exist; evaluate the run with `hf-seg eval RUN --split test` "
+                             "(add --force if it was evaluated before this file existed)")
+    with np.load(path, allow_pickle=False) as npz:
+        n = len(npz["ids"])
+        return {"ids": [str(i) for i in npz["ids"]], "per_image_miou": npz["per_image_miou"].tolist(),
+                "labels": [npz[f"label_{i:06d}"] for i in range(n)], "preds": [npz[f"pred_{i:06d}"] for i in range(n)],
+                "examples": {int(i): npz[f"image_{int(i):06d}"] for i in npz["example_index"]}}
+
+
+def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_size: int | None = None,
+                 examples: int = EXAMPLES) -> dict:
+    """Evaluate a run's best checkpoint on a split, refusing a second test evaluation unless forced; record it."""
+    run = RunFolder(run_dir).require(RunFolder.RECIPE, RunFolder.SPLIT, "best")
+    if split not in RunFolder.SPLITS:
+        raise RunFolderError(f"split '{split}' is unknown; use train, validation or test")
+    earlier = [e for e in run.ledger() if e["split"] == split]
+    if split == "test" and earlier and not force:
+        raise RunFolderError(f"'{run.path}' was already evaluated on test at {earlier[-1]['time']}; the test split is "
+                             "evaluated once (pass --force to evaluate it again, and it will be recorded)")
+    recipe = run.recipe()
+    ds, class_info = run.eval_split(split)
+    ids = list(ds.with_format(None)["id"])
+    accelerator = make_accelerator(recipe.train.mixed_precision)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size or recipe.train.eval_batch_size,
+                                         num_workers=recipe.data.num_workers)
+    model, loader = accelerator.prepare(run.load_best(), loader)
+    main = accelerator.is_main_process
+    writer = PredictionWriter(run.predictions_file(split), class_info) if main else None
+    start = time.perf_counter()
+    try:
+        metrics = evaluate(model, loader, accelerator, class_info, desc=f"{split}",
+                           on_batch=writer.add if writer else None)
+    except BaseException:
+        if writer:
+            writer.abort()
+        raise
+    seconds = time.perf_counter() - start
+    if main:
+        best, worst = rank_images(writer.scores, examples)
+        raw = ds.with_format(None)
+        writer.close(ids, {i: np.asarray(raw[i]["image"].convert("RGB")) for i in best + worst})
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": split, "checkpoint": checkpoint_id(run.best),
+                 "split_hash": split_fingerprint(ids), "images": len(ds), "mean_iou": metrics["mean_iou"],
+                 "forced": bool(earlier and force), "seconds": round(seconds, 2)}
+        run.write(run.metrics_file(split).name, {**metrics, "evaluation": entry,
+                                                 "per_image": {"ids": ids, "mean_iou": writer.scores}})
+        run.record_evaluation(entry)
+    return metrics
+
+
+def format_summary(metrics: dict) -> str:
+    """One line: pixel accuracy, mIoU and mDice in percent."""
+    return (f"pixel acc {100 * metrics['overall_accuracy']:.1f}  mIoU {100 * metrics['mean_iou']:.1f}  "
+            f"mDice {100 * metrics['mean_dice']:.1f}")

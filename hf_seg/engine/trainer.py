@@ -1,0 +1,231 @@
+"""The one training loop: a recipe in, a run folder out (best/last checkpoints, history, curves, metrics)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from hf_seg.data import audit_split, build_datasets, class_weights, make_transform, save_split
+from hf_seg.data.class_stats import frequencies
+from hf_seg.engine.evaluation import evaluate, format_summary
+from hf_seg.engine.runtime import make_accelerator as runtime_accelerator
+from hf_seg.hub import push_run
+from hf_seg.losses import build_loss
+from hf_seg.models import build_model
+from hf_seg.recipe import Recipe, RecipeError, flatten, recipe_to_dict
+from hf_seg.runs import RunFolder, save_dir_atomically, write_json
+from hf_seg.viz import plot_curves
+
+SCHEDULES = {"poly": "polynomial", "cosine": "cosine", "constant": "constant_with_warmup"}
+
+
+@dataclass
+class TrainerState:
+    """What a resumed run needs besides the Accelerate state: where it stopped and the early-stopping bookkeeping."""
+
+    epoch: int = 0  # epochs completed
+    global_step: int = 0
+    best_miou: float = -1.0
+    best_epoch: int = 0
+    evals_since_best: int = 0
+
+
+def make_accelerator(recipe: Recipe, out: Path) -> Accelerator:
+    if recipe.train.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise RecipeError("recipe key 'train.mixed_precision' = \"fp16\" needs a GPU; use \"bf16\" or \"no\" on a CPU")
+    accelerator = runtime_accelerator(
+        recipe.train.mixed_precision,
+        gradient_accumulation_steps=recipe.train.grad_accum,
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
+        log_with=recipe.train.tracker,
+        # smp encoders built shallower than their full depth keep unused stages; DDP must not wait for their gradients
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        project_dir=str(out),
+    )
+    if recipe.train.batch_size % accelerator.num_processes:
+        raise RecipeError(f"recipe key 'train.batch_size' = {recipe.train.batch_size} must be divisible by the "
+                          f"{accelerator.num_processes} processes (it is the global batch, split across them)")
+    return accelerator
+
+
+def _one_thread_worker(worker_id: int) -> None:
+    """Data workers use one torch thread each: compute threads belong to the training process."""
+    torch.set_num_threads(1)
+
+
+def make_loaders(recipe: Recipe, dsd, class_info):
+    """Train and validation loaders; the train transform is set per epoch by `set_epoch_transform`."""
+    train_ds, val_ds = dsd["train"], dsd["validation"]
+    val_ds.set_transform(make_transform([], recipe.data.image_size, class_info, train=False))
+    workers = recipe.data.num_workers
+    # Train workers are not persistent: they are re-forked each epoch with seeds drawn from that epoch's seed, which
+    # makes every epoch reproducible on its own (a resumed run continues exactly where the killed one was).
+    train_loader = torch.utils.data.DataLoader(train_ds, batch_size=recipe.train.batch_size, shuffle=True,
+                                               drop_last=len(train_ds) > recipe.train.batch_size,
+                                               num_workers=workers, worker_init_fn=_one_thread_worker)
+    val_loader = torch.utils.data.DataLoader(val_ds, batch_size=recipe.train.eval_batch_size, num_workers=workers,
+                                             persistent_workers=workers > 0, worker_init_fn=_one_thread_worker)
+    return train_loader, val_loader
+
+
+def set_epoch_transform(recipe: Recipe, train_ds, class_info, epoch: int) -> None:
+    """Seed the augmentation from (seed, epoch) alone, so an epoch's augmentations never depend on earlier epochs."""
+    train_ds.set_transform(make_transform(recipe.data.augment, recipe.data.image_size, class_info, train=True,
+                                          seed=recipe.train.seed + epoch))
+
+
+def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train `recipe` into recipe.output_dir; returns the run folder."""
+    out = Path(recipe.output_dir)
+    run = RunFolder(out)
+    accelerator = make_accelerator(recipe, out)
+    main = accelerator.is_main_process
+    set_seed(recipe.train.seed, device_specific=True)
+    run.check_start(resume=resume, overwrite=overwrite)
+
+    # Everything that can reject the recipe runs before the run folder is touched: a bad input leaves nothing behind.
+    with accelerator.main_process_first():
+        dsd, class_info = build_datasets(recipe.data, split_file=run / run.SPLIT if resume else None)
+    stats = audit_split(dsd, class_info)  # the split audit and class frequencies, for the report and class weights
+    weights = None
+    if recipe.data.class_weights:
+        freqs = frequencies(np.asarray(stats["splits"]["train"]["class_pixels"]))
+        weights = torch.as_tensor(class_weights(freqs, recipe.data.class_weights), dtype=torch.float32)
+    train_loader, val_loader = make_loaders(recipe, dsd, class_info)
+    model = build_model(recipe.model, class_info)
+    loss_fn = build_loss(recipe.loss, class_info, weights)
+
+    if main:
+        run.prepare(resume=resume, overwrite=overwrite)
+        if not resume:
+            save_split(dsd, run / run.SPLIT, extra={"source": recipe.data.source})
+            run.write(run.RECIPE, recipe_to_dict(recipe))
+        run.write(run.DATA_STATS, {**stats, "class_info": class_info.to_dict()})
+    accelerator.wait_for_everyone()
+    opt = recipe.optim
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay, betas=tuple(opt.betas))
+    steps_per_epoch = math.ceil(len(train_loader) / recipe.train.grad_accum)
+    total_steps = recipe.train.epochs * steps_per_epoch
+    if recipe.train.max_steps:
+        total_steps = min(total_steps, recipe.train.max_steps)
+    scheduler = get_scheduler(SCHEDULES[opt.schedule], optimizer, num_warmup_steps=opt.warmup_steps,
+                              num_training_steps=total_steps,
+                              scheduler_specific_kwargs={"power": opt.poly_power} if opt.schedule == "poly" else None)
+    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, val_loader, scheduler)
+    loss_fn = loss_fn.to(accelerator.device)
+
+    state = TrainerState()
+    if resume:
+        accelerator.load_state(str(out / "last" / "state"))
+        state = TrainerState(**run.trainer_state())
+        if main:
+            run.truncate_history(state.epoch)
+    if recipe.train.tracker:
+        accelerator.init_trackers("hf_seg", config=_flat_config(recipe))
+
+    bar = tqdm(total=total_steps, initial=state.global_step, desc=recipe.name, disable=not accelerator.is_local_main_process)
+    stop = state.global_step >= total_steps
+    for epoch in range(state.epoch + 1, recipe.train.epochs + 1):
+        if stop:
+            break
+        set_seed(recipe.train.seed + epoch, device_specific=True)  # each epoch reproducible on its own, so resume = no break
+        set_epoch_transform(recipe, dsd["train"], class_info, epoch)
+        start = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=accelerator.device)
+        n_batches = 0
+        for batch in train_loader:
+            with accelerator.accumulate(model):
+                with accelerator.autocast():
+                    logits = model(pixel_values=batch["pixel_values"]).logits
+                loss = loss_fn(logits.float(), batch["labels"])
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and opt.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), opt.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            loss_sum += loss.detach()
+            n_batches += 1
+            if accelerator.sync_gradients:
+                state.global_step += 1
+                bar.update(1)
+                if state.global_step % recipe.train.log_every == 0:
+                    bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                if state.global_step >= total_steps:
+                    stop = True
+                    break
+        train_loss = float(accelerator.reduce(loss_sum, reduction="mean")) / max(n_batches, 1)
+        record = {"epoch": epoch, "step": state.global_step, "train_loss": train_loss,
+                  "lr": scheduler.get_last_lr()[0], "train_seconds": time.perf_counter() - start}
+
+        if epoch % recipe.train.eval_every == 0 or epoch == recipe.train.epochs or stop:
+            metrics = evaluate(model, val_loader, accelerator, class_info, loss_fn, desc=f"val e{epoch}")
+            record.update({"val_loss": metrics["loss"], "val_mean_iou": metrics["mean_iou"],
+                           "val_mean_dice": metrics["mean_dice"], "val_overall_accuracy": metrics["overall_accuracy"],
+                           "val_per_category_iou": metrics["per_category_iou"]})
+            if metrics["mean_iou"] > state.best_miou:
+                state.best_miou, state.best_epoch, state.evals_since_best = metrics["mean_iou"], epoch, 0
+                if main:
+                    model_to_save = accelerator.unwrap_model(model)
+                    save_dir_atomically(out / "best", lambda d: model_to_save.save_pretrained(d))
+                    run.write(run.VAL_METRICS, {**metrics, "epoch": epoch, "step": state.global_step})
+                    _maybe_push(recipe, out, final=False)
+            else:
+                state.evals_since_best += 1
+            accelerator.print(f"epoch {epoch}: train loss {train_loss:.4f} | val {format_summary(metrics)} "
+                              f"(best {100 * state.best_miou:.1f} @ {state.best_epoch})")
+            patience = recipe.train.early_stopping_patience
+            if patience and state.evals_since_best >= patience:
+                accelerator.print(f"early stopping: no better val mIoU for {patience} evaluations")
+                stop = True
+        record["seconds"] = time.perf_counter() - start
+        state.epoch = epoch
+        _save_last(accelerator, out, state)
+        if main:
+            run.append_history(record)
+            plot_curves(run.history(), run / run.CURVES, title=recipe.name)
+        if recipe.train.tracker:
+            accelerator.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=epoch)
+    bar.close()
+    accelerator.wait_for_everyone()
+    if main:
+        _maybe_push(recipe, out, final=True)
+    accelerator.end_training()
+    return out
+
+
+def _save_last(accelerator: Accelerator, out: Path, state: TrainerState) -> None:
+    """Full state (model, optimizer, scheduler, RNG) + trainer bookkeeping, swapped in atomically."""
+    staging = out / "checkpoints" / ".last-staging"
+    if accelerator.is_main_process:
+        shutil.rmtree(staging, ignore_errors=True)  # left by a run killed mid-save
+        staging.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(staging / "state"))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_json(staging / "trainer_state.json", state.__dict__)
+        save_dir_atomically(out / "last", lambda d: staging.rename(d))
+    accelerator.wait_for_everyone()
+
+
+def _maybe_push(recipe: Recipe, out: Path, final: bool) -> None:
+    if recipe.hub.push_to_hub and (final or recipe.hub.push_every_best):
+        push_run(out, recipe.hub.hub_model_id, private=recipe.hub.private)
+
+
+def _flat_config(recipe: Recipe) -> dict:
+    """Tracker hyperparameters must be flat scalars."""
+    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flatten(recipe_to_dict(recipe)).items()}

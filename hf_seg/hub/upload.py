@@ -1,0 +1,129 @@
+"""Publishing a run: the upload folder (best weights, config, processor, card, metrics) and the push to the Hub."""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import httpx2
+from huggingface_hub import HfApi, get_token
+from huggingface_hub.errors import HFValidationError, HfHubHTTPError, OfflineModeIsEnabled
+from huggingface_hub.utils import validate_repo_id
+from transformers import SegformerImageProcessor
+
+from hf_seg.formatting import pct
+from hf_seg.data.augment import IMAGENET_MEAN, IMAGENET_STD
+from hf_seg.hub.card import COPIED, HubError, read_run, render_card
+from hf_seg.recipe import Recipe
+from hf_seg.runs import RunFolder
+
+UPLOAD_DIRNAME = "hub_upload"
+OURS = ("README.md", "*.json", "*.jsonl", "*.safetensors", "*.png")
+"""Name patterns of everything an upload folder holds; a folder with anything else is not replaced."""
+
+
+def check_repo_id(repo_id: str) -> str:
+    """A Hub model id 'user/name', or a HubError saying what is wrong with it."""
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise HubError(f"repo id '{repo_id}' is invalid ({str(e).splitlines()[0]}); use 'user/name'") from e
+    if repo_id.count("/") != 1:
+        raise HubError(f"repo id '{repo_id}' has no namespace; use 'user/name' or 'organisation/name'")
+    return repo_id
+
+
+def image_processor(recipe: Recipe):
+    """The eval-time preprocessing of hf_seg.data as a transformers image processor: resize, /255, ImageNet mean/std."""
+    height, width = recipe.data.image_size
+    return SegformerImageProcessor(size={"height": height, "width": width}, do_rescale=True, rescale_factor=1 / 255,
+                                   do_normalize=True, image_mean=IMAGENET_MEAN.flatten().tolist(),
+                                   image_std=IMAGENET_STD.flatten().tolist(), do_reduce_labels=False)
+
+
+def _clear_upload_folder(folder: Path) -> None:
+    """Remove a previous upload folder, refusing one that holds anything an upload folder never holds."""
+    if not folder.exists():
+        return
+    foreign = [p.name for p in folder.iterdir() if p.is_dir() or not any(fnmatch.fnmatch(p.name, pat) for pat in OURS)]
+    if foreign:
+        raise HubError(f"'{folder}' holds '{foreign[0]}', which an hf_seg upload folder never holds; "
+                       "pass a new or empty folder")
+    shutil.rmtree(folder)
+
+
+def build_upload_folder(run_dir: Path, repo_id: str, folder: Optional[Path] = None,
+                        license: Optional[str] = None) -> Path:
+    """Write what a Hub repo gets from a run: best weights (safetensors) + config, card, metrics, recipe, curves."""
+    run_dir = Path(run_dir)
+    check_repo_id(repo_id)
+    run = read_run(run_dir)
+    folder = Path(folder) if folder else run_dir / UPLOAD_DIRNAME
+    _clear_upload_folder(folder)
+    model = RunFolder(run_dir).load_best()
+    model.save_pretrained(folder)
+    pickled = sorted(p.name for p in folder.glob("*.bin"))
+    if pickled or not list(folder.glob("*.safetensors")):
+        raise HubError(f"save_pretrained wrote {pickled or 'no safetensors file'} into '{folder}'; "
+                       "only safetensors weights are published")
+    image_processor(run.recipe).save_pretrained(folder)
+    files = []
+    for name in COPIED:
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, folder / name)
+            files.append(name)
+    render_card(run, repo_id, model, files, license).save(folder / "README.md")
+    return folder
+
+
+def upload_plan(folder: Path) -> list[tuple[str, int]]:
+    """(relative path, bytes) of every file upload_folder would send."""
+    folder = Path(folder)
+    return [(str(p.relative_to(folder)), p.stat().st_size) for p in sorted(folder.rglob("*")) if p.is_file()]
+
+
+def describe_upload(folder: Path, repo_id: str, private: bool) -> str:
+    """What a push would do: the repo it creates or reuses and the files with their sizes."""
+    plan = upload_plan(folder)
+    width = max(len(name) for name, _ in plan)
+    lines = [f"would create (or reuse) the {'private' if private else 'public'} model repo '{repo_id}' and upload "
+             f"{len(plan)} files ({sum(s for _, s in plan) / 1e6:.2f} MB) from '{folder}':"]
+    lines += [f"  {name:<{width}}  {size:>12,d} bytes" for name, size in plan]
+    return "\n".join(lines)
+
+
+def upload(folder: Path, repo_id: str, private: bool = False, commit_message: str = "Upload hf_seg run") -> str:
+    """create_repo + upload_folder with the user's saved login or HF_TOKEN; returns the commit URL."""
+    check_repo_id(repo_id)
+    ready = f"the upload folder is ready at '{folder}'"
+    if get_token() is None:
+        raise HubError(f"not logged in to the Hugging Face Hub: run `hf auth login` or set HF_TOKEN, then push again ({ready})")
+    api = HfApi()
+    try:
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
+                                 commit_message=commit_message)
+    except OfflineModeIsEnabled as e:
+        raise HubError(f"cannot push to '{repo_id}': HF_HUB_OFFLINE=1 forbids Hub access; unset it and push again "
+                       f"({ready})") from e
+    except HfHubHTTPError as e:
+        status = e.response.status_code if e.response is not None else "?"
+        hint = "check that your token has write access to that namespace" if status in (401, 403) else "see the Hub's reply"
+        raise HubError(f"the Hub refused the push to '{repo_id}' (HTTP {status}: {str(e).splitlines()[0]}); {hint} "
+                       f"({ready})") from e
+    except httpx2.HTTPError as e:
+        raise HubError(f"cannot reach the Hugging Face Hub to push '{repo_id}' ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else 'no detail'}); check the network and push again "
+                       f"({ready})") from e
+    return info.commit_url
+
+
+def push_run(run_dir: Path, repo_id: str, private: bool = False, folder: Optional[Path] = None,
+             license: Optional[str] = None) -> str:
+    """Build the upload folder of a run (run_dir/hub_upload by default) and push it; returns the commit URL."""
+    folder = build_upload_folder(run_dir, repo_id, folder, license)
+    val = RunFolder(run_dir).read(RunFolder.VAL_METRICS)
+    message = f"hf_seg: best checkpoint (epoch {val['epoch']}, val mIoU {pct(val['mean_iou'])}%)"
+    return upload(folder, repo_id, private=private, commit_message=message)

@@ -1,0 +1,46 @@
+"""hf_seg.report: the study report (report.md and report.pdf, at most 10 pages) from a study's run folders alone.
+
+`make_report` aggregates the run folders (hf_seg.study.aggregate: no dataset, no model) into analysis/results.json,
+then renders the same blocks as Markdown and as PDF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hf_seg.errors import HfSegError
+from hf_seg.report.document import build_document
+from hf_seg.report.markdown import to_markdown
+from hf_seg.report.pdf import to_pdf
+from hf_seg.runs import read_json
+from hf_seg.study.aggregate import ANALYSIS_DIR, aggregate
+
+MAX_PAGES = 10
+
+
+class ReportError(HfSegError):
+    """The report cannot be written as asked (e.g. it would exceed the page limit); the message says what to change."""
+
+
+@dataclass
+class ReportFiles:
+    md: Path
+    pdf: Path
+    pages: int
+    tables: list[str]
+    figures: list[str]
+
+
+def make_report(study_dir: Path, aggregate_first: bool = True) -> ReportFiles:
+    """Aggregate the study (unless asked not to), then write report.md and report.pdf into the study folder."""
+    study_dir = Path(study_dir)
+    res = aggregate(study_dir) if aggregate_first else read_json(study_dir / ANALYSIS_DIR / "results.json")
+    blocks = build_document(res)
+    md, tables, figures = to_markdown(blocks)
+    (study_dir / "report.md").write_text(md)
+    pdf = study_dir / "report.pdf"
+    pages = to_pdf(blocks, study_dir, pdf)
+    if pages > MAX_PAGES:
+        raise ReportError(f"'{pdf}' has {pages} pages, more than {MAX_PAGES}; study fewer variants or groups")
+    return ReportFiles(study_dir / "report.md", pdf, pages, tables, figures)

@@ -1,0 +1,157 @@
+"""The study report as blocks (headings, paragraphs, bullets, tables, figures), from analysis/results.json alone."""
+
+from __future__ import annotations
+
+from hf_seg.report.blocks import Figure, Table
+from hf_seg.report.prose import (overrides_text, seed_spread, value_text, answer, cost_answer, efficiency_answer,
+                                 failure_answer, plural, pct, pm, split_text)
+
+
+def _split_table(res: dict) -> Table:
+    rows = []
+    for sp in res["splits"]:
+        sizes = {name: sp["splits"][name]["images"] for name in ("train", "validation", "test")}
+        gap = sp["splits"]["test"].get("min_seconds_to_train")
+        rows.append([sp["label"], str(sizes["train"]), str(sizes["validation"]), str(sizes["test"]),
+                     ", ".join(f"{k} {v}" for k, v in sp["splits"]["test"]["sequences"].items()),
+                     str(sp["shared_groups"]), str(sp["temporal_leaks"]), "n/a" if gap is None else f"{gap:.1f}",
+                     "yes" if sp["leak_free"] else "no", str(len(sp["run_ids"]))])
+    return Table(f"Splits used by the study: images per split, test images per sequence, groups in two splits, held-out "
+                 f"stretches closer than {res['splits'][0]['min_gap_seconds']} s to a train frame, and the smallest "
+                 f"time gap from a test frame to a train frame of its sequence",
+                 ["split", "train", "val", "test", "test sequences", "shared groups", "near-train stretches",
+                  "test-train gap s", "leak-free", "runs"], rows)
+
+
+def _setup_table(res: dict) -> Table:
+    r = res["study"]["resolved_base"]
+    d, t, o, l_ = r["data"], r["train"], r["optim"], r["loss"]
+    items = [
+        ("data source", f"{d['source']} ({len(res['class_names'])} classes, ignore index 255)"),
+        ("image size (H x W)", f"{d['image_size'][0]} x {d['image_size'][1]}"),
+        ("augmentation", value_text(d["augment"])),
+        ("training images cap", value_text(d["max_train_samples"])),
+        ("model", f"{r['model']['arch']} / {r['model']['encoder']}, pretrained: {value_text(r['model']['pretrained'])}"),
+        ("loss", f"{l_['name']}, class weights: {value_text(d['class_weights'])}"),
+        ("optimizer", f"AdamW lr {o['lr']}, weight decay {o['weight_decay']}, {o['schedule']} schedule, "
+                      f"warm-up {o['warmup_steps']} steps, grad clip {value_text(o['max_grad_norm'])}"),
+        ("training", f"{t['epochs']} epochs (max steps {value_text(t['max_steps'])}), batch {t['batch_size']}, "
+                     f"precision {t['mixed_precision']}, seeds {', '.join(map(str, res['study']['seeds']))}"),
+        ("model selection", "best validation mIoU checkpoint; test evaluated once per run"),
+    ]
+    return Table(f"Setup shared by every run: the base recipe {res['study']['base_recipe']} with the study's profile "
+                 "(each variant changes only what Table 3 lists)",
+                 ["setting", "value"], [[k, v] for k, v in items])
+
+
+def _variants_table(res: dict) -> Table:
+    rows = []
+    for group, spec in res["groups"].items():
+        for v in spec["variants"]:
+            ids = res["variants"][v]["run_ids"]
+            runs = ids[0] if len(ids) == 1 else f"{ids[0].rsplit('-s', 1)[0]} ({len(ids)} seeds)"
+            rows.append([group, v, overrides_text(res["variants"][v]["overrides"]), runs])
+    return Table("Variants: recipe overrides per group (identical setups share one run)",
+                 ["group", "variant", "overrides", "run"], rows)
+
+
+def _comparison_table(res: dict) -> Table:
+    rows = []
+    for group, spec in res["groups"].items():
+        for v in spec["variants"]:
+            r = res["variants"][v]
+            rows.append([group, v + (" *" if v == spec["best_by_val"] else ""), pm(r["val_miou"], r["val_miou_std"]),
+                         pm(r["test_miou"], r["test_miou_std"]), pct(r["test_mdice"]), pct(r["test_pixel_acc"]),
+                         f"{r['params_m']:.1f}", f"{r['gflops']:.2f}", f"{r['fps']:.1f}", f"{r['train_minutes']:.1f}"])
+    seeds = len(res["study"]["seeds"])
+    spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed per variant"
+    return Table(f"Comparison (percent, {spread}; * = best of its group on validation; "
+                 f"GFLOPs per image, img/s at batch 1, training minutes incl. per-epoch validation)",
+                 ["group", "variant", "val mIoU", "test mIoU", "test mDice", "pixel acc", "params M", "GFLOPs", "img/s",
+                  "train min"], rows)
+
+
+def _per_class_table(res: dict) -> Table:
+    names = res["class_names"]
+    rows = [[v, *[pct(x) for x in r["test_per_class_iou"]], pct(r["test_miou"])] for v, r in res["variants"].items()]
+    return Table("Test IoU per class (percent)", ["variant", *names, "mIoU"], rows)
+
+
+def _hardest_table(res: dict) -> Table:
+    rows = [[h["class"], pct(h["iou"]), "; ".join(f"{c['class']} ({pct(c['share'])}%)" for c in h["confused_with"])]
+            for h in res["failure"]["hardest"]]
+    return Table(f"Hardest classes of {res['failure']['run_id']} on test, with the classes their pixels are predicted as",
+                 ["class", "IoU", "most often predicted as (share of its pixels)"], rows)
+
+
+def _sam_table(res: dict) -> Table:
+    rows = []
+    for sam in res["sam"]:
+        for method, m in sam["methods"].items():
+            sizes = ", ".join(f"{b.split()[0]} {pct(v)}" for b, v in zip(m["sizes"]["buckets"], m["sizes"]["iou"]))
+            seconds = m["seconds_per_image"]["median"]
+            rows.append([sam.get("run", ""), f"{sam['settings']['prompt']}, {sam['images']} {sam.get('split', '')} images",
+                         method if method == "trained" else f"{method} ({sam.get('sam', '')})", pct(m["mean_iou"]),
+                         pct(m["mean_dice"]), pct(m["overall_accuracy"]), pct(m["unclaimed_share"]), sizes,
+                         "n/a" if seconds is None else f"{seconds:.2f}"])
+    return Table("SAM with oracle prompts vs the trained model on the same images (percent; seconds per image are medians)",
+                 ["run", "prompts, images", "method", "mIoU", "mDice", "pixel acc", "unclaimed", "IoU by object size",
+                  "s / image"], rows)
+
+
+def build_document(res: dict) -> list:
+    """The report as blocks: ('title'|'h'|'p', text), ('bullets', [text]), Table, Figure."""
+    study = res["study"]
+    noise = seed_spread(res)
+    best = res["variants"][res["best"]["variant"]]
+    runs_total = sum(r["train_minutes"] for r in res["runs"].values())
+    freqs = res["class_frequencies"]
+    order = sorted(range(len(freqs)), key=lambda i: freqs[i])
+    answers = [answer(res, g, noise) for g in res["groups"]]
+    answers += [efficiency_answer(res), failure_answer(res), cost_answer(res)]
+    blocks: list = [
+        ("title", f"Study {study['name']}"),
+        ("p", ((study.get("description") or "") + " ").lstrip()
+         + f"{plural(len(res['runs']), 'training run')}, {plural(len(res['variants']), 'variant')} in "
+           f"{plural(len(res['groups']), 'group')}, {runs_total:.0f} minutes of training in all. Best on validation: {best['name']} "
+           f"(validation mIoU {pct(best['val_miou'])}, test mIoU {pct(best['test_miou'])}, {best['test_images']} test images)."),
+        ("h", "Answers"),
+        ("bullets", answers),
+        ("h", "Data and split"),
+        ("p", f"Classes: {', '.join(res['class_names'])}. On the training split the rarest are "
+              + ", ".join(f"{res['class_names'][i]} ({pct(freqs[i])}%)" for i in order[:3])
+              + f" of the labelled pixels; the most frequent is {res['class_names'][order[-1]]} ({pct(freqs[order[-1]])}%). "
+              + split_text(res)),
+        _split_table(res),
+        ("h", "Setup"),
+        _setup_table(res),
+        _variants_table(res),
+        ("h", "Results"),
+        _comparison_table(res),
+        _per_class_table(res),
+        Figure("Training curves per group (mean over seeds): train loss and validation mIoU per epoch",
+               res["figures"]["curves"]),
+        Figure("Test mIoU against inference speed; the dashed line joins the Pareto-optimal variants (variants that "
+               "share a run are drawn once, under their first name; variants scored on another test split are left out; a name "
+               "that would overprint another is omitted, Table 4 has every variant)",
+               res["figures"]["pareto"], 0.75),
+        ("h", f"Best model: {best['name']}"),
+        ("p", f"Per-image test mIoU of {res['failure']['run_id']}: mean {pct(res['failure']['per_image']['mean'])}, "
+              f"median {pct(res['failure']['per_image']['median'])}, from {pct(res['failure']['per_image']['min'])} to "
+              f"{pct(res['failure']['per_image']['max'])}. The figure shows the "
+              f"{sum(e['kind'] == 'best' for e in res['failure']['examples'])} best and "
+              f"{sum(e['kind'] == 'worst' for e in res['failure']['examples'])} worst test images."),
+        Figure("Best and worst test images by per-image mIoU: image, ground truth, prediction, errors",
+               res["figures"]["examples"], 0.8),
+        Figure(f"Failure analysis on test: error rate within {res['failure']['band']['band_px']} px of a boundary vs "
+               "interior; object IoU by connected-component area; confusion matrix normalised per true class",
+               res["figures"]["failures"]),
+        _hardest_table(res),
+        Figure("Class frequencies on the training split (log scale)" + (
+            "; the rare classes' test IoU per loss" if any(g["role"] == "losses" for g in res["groups"].values()) else ""),
+            res["figures"]["classes"], 1.0 if any(g["role"] == "losses" for g in res["groups"].values()) else 0.6),
+    ]
+    if res.get("sam"):
+        blocks += [("h", "SAM zero-shot comparison"), *[("p", p) for p in sorted({sam["protocol"] for sam in res["sam"]})],
+                   _sam_table(res)]
+    return blocks

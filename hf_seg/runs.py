@@ -1,0 +1,294 @@
+"""The run-folder contract: what a run folder holds, atomic writes, history, the test ledger, and loading a run.
+
+Every stage after training (evaluation, prediction, benchmarks, the SAM comparison, the hub card, study aggregation)
+opens a run through RunFolder, so the file names and the checks live here only. As in nnU-Net, the run folder is the
+boundary between stages: a stage reads the files an earlier stage wrote and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Optional
+
+from datasets import Dataset, DatasetDict
+from transformers import PreTrainedModel
+
+from hf_seg.data import build_datasets, make_transform, read_split
+from hf_seg.data.split_file import split_fingerprint  # noqa: F401  (re-exported: the one split fingerprint)
+from hf_seg.errors import HfSegError
+from hf_seg.labels import ClassInfo
+from hf_seg.models import load_model
+from hf_seg.recipe import Recipe, recipe_from_dict
+
+
+class RunFolderError(HfSegError):
+    """A run folder is missing, incomplete or would be overwritten; the message says what to do."""
+
+
+def jsonable(value: Any) -> Any:
+    """Recursively turn NaN/inf into None and numpy scalars/arrays into plain Python for strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist"):
+        return jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and an atomic rename, so readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file that hf_seg wrote; a missing or corrupt file is a RunFolderError naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise RunFolderError(f"'{path}' does not exist; it is written by an earlier hf_seg stage") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"'{path}' is not valid JSON ({e}); restore it or rerun the stage that writes it") from e
+
+
+def save_dir_atomically(link: Path, write: Callable[[Path], None]) -> None:
+    """Write a checkpoint into a fresh folder, then atomically repoint the `link` symlink at it.
+
+    A process killed at any moment leaves `link` pointing at either the old or the new complete checkpoint.
+    """
+    link = Path(link)
+    store = link.parent / "checkpoints"
+    store.mkdir(exist_ok=True)
+    target = store / f"{link.name}-{time.time_ns()}"
+    write(target)
+    tmp_link = link.with_name(f".{link.name}.link{os.getpid()}")
+    if tmp_link.is_symlink():
+        tmp_link.unlink()
+    tmp_link.symlink_to(Path("checkpoints") / target.name, target_is_directory=True)
+    os.replace(tmp_link, link)
+    for old in store.glob(f"{link.name}-*"):  # earlier versions, and any left by a killed run
+        if old.name != target.name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def check_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber an existing run unless asked; check that a resume has something to resume from."""
+    out = Path(out)
+    if resume and overwrite:
+        raise RunFolderError("--resume and --overwrite contradict each other; pass only one")
+    if resume:
+        if not (out / "last" / "trainer_state.json").is_file():
+            raise RunFolderError(f"--resume: no checkpoint in '{out / 'last'}'; start the run without --resume")
+    elif out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise RunFolderError(f"run folder '{out}' already exists; pass --resume to continue it or --overwrite to replace it")
+
+
+def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Check, then (for a new run) empty and create the run folder."""
+    check_run_dir(out, resume=resume, overwrite=overwrite)
+    if not resume:
+        shutil.rmtree(out, ignore_errors=True)
+        Path(out).mkdir(parents=True)
+
+
+def append_history(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_history(path: Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise RunFolderError(f"'{path}' line {number} is not valid JSON ({e}); restore the file or remove "
+                                     "that line") from e
+    return records
+
+
+def truncate_history(path: Path, last_epoch: int) -> None:
+    """Drop history lines written after the checkpoint a resumed run starts from."""
+    kept = [r for r in read_history(path) if r["epoch"] <= last_epoch]
+    tmp = Path(path).with_name(".history.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    os.replace(tmp, path)
+
+
+def checkpoint_id(folder: Path) -> str:
+    """Which checkpoint was evaluated: the folder it resolves to plus a hash of its weights."""
+    folder = Path(folder).resolve()
+    digest = hashlib.sha256()
+    for weights in sorted(folder.glob("*.safetensors")):
+        with open(weights, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return f"{folder.name}:{digest.hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One training run on disk: `RunFolder(path).recipe()`, `.datasets()`, `.load_best()`, `.history()`, ...
+
+    Files: recipe.json (resolved recipe), split.json (ids per split), data_stats.json (split audit and class
+    frequencies), history.jsonl (one line per epoch), val_metrics.json (the best checkpoint's validation scores),
+    best/ and last/ (checkpoints, swapped in atomically), evaluations.jsonl (the test-once ledger),
+    <split>_metrics.json and <split>_predictions.npz (evaluations), efficiency.json (benchmark).
+    """
+
+    path: Path
+
+    RECIPE: ClassVar[str] = "recipe.json"
+    SPLIT: ClassVar[str] = "split.json"
+    DATA_STATS: ClassVar[str] = "data_stats.json"
+    HISTORY: ClassVar[str] = "history.jsonl"
+    LEDGER: ClassVar[str] = "evaluations.jsonl"
+    VAL_METRICS: ClassVar[str] = "val_metrics.json"
+    EFFICIENCY: ClassVar[str] = "efficiency.json"
+    CURVES: ClassVar[str] = "curves.png"
+    SPLITS: ClassVar[tuple[str, ...]] = ("train", "validation", "test")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def best(self) -> Path:
+        return self.path / "best"
+
+    @property
+    def last(self) -> Path:
+        return self.path / "last"
+
+    def metrics_file(self, split: str) -> Path:
+        return self.path / f"{split}_metrics.json"
+
+    def predictions_file(self, split: str) -> Path:
+        return self.path / f"{split}_predictions.npz"
+
+    # --- checks --------------------------------------------------------------------------------------------------
+    def require(self, *names: str, fix: str = "train it first") -> "RunFolder":
+        """Raise a RunFolderError naming the first of `names` (files or folders) that the run folder lacks."""
+        if not self.path.is_dir():
+            raise RunFolderError(f"run folder '{self.path}' does not exist; pass a folder written by `hf-seg train`")
+        for name in names:
+            if not (self.path / name).exists():
+                raise RunFolderError(f"'{self.path}' is not a finished run folder: '{name}' is missing; {fix}")
+        return self
+
+    def is_run(self) -> bool:
+        """True when the folder looks like a run folder (it has its recipe)."""
+        return (self.path / self.RECIPE).is_file()
+
+    def check_start(self, *, resume: bool, overwrite: bool) -> None:
+        """Refuse to clobber an existing run unless asked; check that a resume has something to resume from."""
+        check_run_dir(self.path, resume=resume, overwrite=overwrite)
+
+    def prepare(self, *, resume: bool, overwrite: bool) -> None:
+        """Check, then (for a new run) empty and create the folder."""
+        prepare_run_dir(self.path, resume=resume, overwrite=overwrite)
+
+    # --- files ---------------------------------------------------------------------------------------------------
+    def read(self, name: str) -> Any:
+        return read_json(self.path / name)
+
+    def read_optional(self, name: str) -> Any:
+        """A JSON file's content, or None when the run has not written it (yet)."""
+        return read_json(self.path / name) if (self.path / name).is_file() else None
+
+    def write(self, name: str, data: Any) -> None:
+        write_json(self.path / name, data)
+
+    def history(self) -> list[dict]:
+        return read_history(self.path / self.HISTORY)
+
+    def append_history(self, record: dict) -> None:
+        append_history(self.path / self.HISTORY, record)
+
+    def truncate_history(self, last_epoch: int) -> None:
+        truncate_history(self.path / self.HISTORY, last_epoch)
+
+    def ledger(self) -> list[dict]:
+        """Every evaluation of this run's checkpoints, in order (the test-once ledger)."""
+        return read_history(self.path / self.LEDGER)
+
+    def record_evaluation(self, entry: dict) -> None:
+        append_history(self.path / self.LEDGER, entry)
+
+    def tested(self, split: str = "test") -> bool:
+        """True when the ledger already records an evaluation of `split`."""
+        return any(e["split"] == split for e in self.ledger())
+
+    def trainer_state(self) -> Optional[dict]:
+        """The last checkpoint's bookkeeping (epoch, step, best), or None before the first epoch ends."""
+        state = self.last / "trainer_state.json"
+        return read_json(state) if state.is_file() else None
+
+    def training_finished(self) -> bool:
+        """True when the last checkpoint says the trainer stopped on its own (epochs, max_steps or early stopping)."""
+        state = self.trainer_state()
+        if state is None or not self.is_run():
+            return False
+        t = self.read(self.RECIPE)["train"]
+        return (state["epoch"] >= t["epochs"] or bool(t["max_steps"] and state["global_step"] >= t["max_steps"])
+                or bool(t["early_stopping_patience"] and state["evals_since_best"] >= t["early_stopping_patience"]))
+
+    # --- loading -------------------------------------------------------------------------------------------------
+    def recipe(self) -> "Recipe":
+        """The resolved recipe the run was trained with."""
+        return recipe_from_dict(self.require(self.RECIPE).read(self.RECIPE))
+
+    def split(self) -> dict:
+        """split.json: ids, groups and sizes per split, and how the split was made."""
+        return read_split(self.require(self.SPLIT).path / self.SPLIT)
+
+    def image_size(self) -> tuple[int, int]:
+        """[height, width] the model was trained at."""
+        size = self.recipe().data.image_size
+        return int(size[0]), int(size[1])
+
+    def datasets(self, data_root: Optional[str] = None) -> tuple[DatasetDict, ClassInfo]:
+        """The run's exact splits rebuilt from its data source (optionally moved to `data_root`) and split.json."""
+        recipe = self.recipe()
+        if data_root is not None:
+            recipe.data.root = data_root
+        return build_datasets(recipe.data, split_file=self.require(self.SPLIT).path / self.SPLIT)
+
+    def eval_split(self, split: str, data_root: Optional[str] = None) -> tuple[Dataset, ClassInfo]:
+        """One split with the run's evaluation transform set (resize, normalise; labels at their own size)."""
+        if split not in self.SPLITS:
+            raise RunFolderError(f"split '{split}' is unknown; use {', '.join(self.SPLITS)}")
+        dsd, class_info = self.datasets(data_root)
+        ds = dsd[split]
+        ds.set_transform(make_transform([], self.recipe().data.image_size, class_info, train=False))
+        return ds, class_info
+
+    def load_best(self) -> PreTrainedModel:
+        """The best checkpoint (highest validation mIoU) as a transformers model."""
+        self.require(self.RECIPE, "best", fix="let training save a best checkpoint first")
+        return load_model(self.best)

@@ -1,0 +1,1 @@
+"""hf_seg.sam: SAM zero-shot with oracle prompts from the ground truth, and its comparison with trained models."""

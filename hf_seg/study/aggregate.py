@@ -1,0 +1,245 @@
+"""Study aggregation: from a study's run folders to the numbers its report cites (analysis/results.json + figures).
+
+Variants are summarised over seeds (validation decides, test reports), each group is characterised by the recipe
+keys its variants vary, the best model's test predictions feed the failure analysis, and nothing is typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from hf_seg.recipe import flatten
+from hf_seg.runs import RunFolder, RunFolderError, read_json, write_json
+from hf_seg.study import figures as figs
+from hf_seg.study.failures import analyse_best_model
+
+ANALYSIS_DIR = "analysis"
+SAM_GLOBS = ("runs/*/sam_comparison/*/comparison.json", "sam_comparison/*/comparison.json")  # hf-seg compare-sam
+ROLE_KEYS = {  # group role -> the recipe keys whose variation defines it (checked in this order)
+    "split": ("data.split.",),
+    "seeds": ("train.seed",),
+    "losses": ("loss.", "data.class_weights"),
+    "augmentation": ("data.augment",),
+    "architectures": ("model.arch",),
+    "encoders": ("model.encoder", "model.pretrained", "model.encoder_depth"),
+}
+
+
+class StudyResultsError(RunFolderError):
+    """A study folder lacks what the aggregation needs; the message says which run and what to do."""
+
+
+@dataclass
+class RunResult:
+    """What one finished run of a study contributes: its recipe, curves, validation/test metrics and efficiency."""
+
+    run_id: str
+    variant: str
+    seed: int
+    members: list[list[str]]
+    recipe: dict
+    history: list[dict]
+    val: dict
+    test: dict
+    efficiency: dict
+
+    @property
+    def train_minutes(self) -> float:
+        """Wall time of the training loop including the per-epoch validation."""
+        return sum(r.get("seconds", 0.0) for r in self.history) / 60
+
+
+def load_runs(study_dir: Path) -> tuple[dict, list[RunResult]]:
+    """plan.json and every planned run folder, each required to be trained, tested and benchmarked."""
+    study_dir = Path(study_dir)
+    if not (study_dir / "plan.json").is_file():
+        raise StudyResultsError(f"'{study_dir}' has no plan.json; it is not a study folder (run `hf-seg study`)")
+    plan = read_json(study_dir / "plan.json")
+    runs = []
+    for entry in plan["runs"]:
+        run = RunFolder(study_dir / "runs" / entry["run_id"])
+        for needed in (run.RECIPE, run.VAL_METRICS, "test_metrics.json", run.EFFICIENCY):
+            if not (run / needed).is_file():
+                raise StudyResultsError(f"run '{run.path}' has no {needed}; finish the study with `hf-seg study`")
+        runs.append(RunResult(run_id=entry["run_id"], variant=entry["variant"], seed=entry["seed"],
+                              members=entry["members"], recipe=run.read(run.RECIPE), history=run.history(),
+                              val=run.read(run.VAL_METRICS), test=run.read("test_metrics.json"),
+                              efficiency=run.read(run.EFFICIENCY)))
+    return plan, runs
+
+
+def _mean_std(values: list[Optional[float]]) -> tuple[Optional[float], Optional[float]]:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    if not vals:
+        return None, None
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else None)
+
+
+def _mean_lists(lists: list[list[Optional[float]]]) -> list[Optional[float]]:
+    return [_mean_std([row[i] for row in lists])[0] for i in range(len(lists[0]))]
+
+
+def shared_speed(runs: list[RunResult]) -> dict[str, float]:
+    """Images/s per run, averaged over every run of the same model, input size and precision: how a model was trained
+    does not change its speed, so identical models get one number instead of their timing noise."""
+    def key(r: RunResult) -> str:
+        return json.dumps([r.recipe["model"], r.recipe["data"].get("image_size"), r.efficiency["precision"],
+                           r.efficiency["device_name"]], sort_keys=True)
+
+    keys = {r.run_id: key(r) for r in runs}
+    by_model: dict[str, list[float]] = {}
+    for r in runs:
+        by_model.setdefault(keys[r.run_id], []).append(r.efficiency["fps"])
+    return {run_id: statistics.fmean(by_model[k]) for run_id, k in keys.items()}
+
+
+def summarise_variant(name: str, runs: list[RunResult], speed: Optional[dict[str, float]] = None) -> dict:
+    """One table row: metrics as mean (and std over seeds), efficiency and training time, from the variant's runs.
+
+    speed: images/s per run id (shared_speed); by default each run's own measurement."""
+    val_miou, val_std = _mean_std([r.val["mean_iou"] for r in runs])
+    test_miou, test_std = _mean_std([r.test["mean_iou"] for r in runs])
+    eff = runs[0].efficiency
+    return {
+        "name": name, "run_ids": [r.run_id for r in runs], "seeds": [r.recipe["train"]["seed"] for r in runs],
+        "val_miou": val_miou, "val_miou_std": val_std, "test_miou": test_miou, "test_miou_std": test_std,
+        "val_mdice": _mean_std([r.val["mean_dice"] for r in runs])[0],
+        "test_mdice": _mean_std([r.test["mean_dice"] for r in runs])[0],
+        "test_pixel_acc": _mean_std([r.test["overall_accuracy"] for r in runs])[0],
+        "test_per_class_iou": _mean_lists([r.test["per_category_iou"] for r in runs]),
+        "params_m": eff["params"]["total"] / 1e6, "gflops": eff["flops_per_image"] / 1e9,
+        "encoder_share": eff["encoder_flops"]["encoder_share"],
+        "fps": _mean_std([speed[r.run_id] if speed else r.efficiency["fps"] for r in runs])[0],
+        "fps_precision": eff["precision"],
+        "fps_device": eff["device_name"], "train_minutes": _mean_std([r.train_minutes for r in runs])[0],
+        "epochs": max(len(r.history) for r in runs), "best_epoch": [r.val.get("epoch") for r in runs],
+        "test_split_hash": runs[0].test["evaluation"]["split_hash"], "test_images": runs[0].test["evaluation"]["images"],
+        "arch": runs[0].recipe["model"]["arch"], "encoder": runs[0].recipe["model"]["encoder"],
+    }
+
+
+def group_role(plan: dict, group: str, runs_by_variant: dict[str, list[RunResult]]) -> tuple[str, list[str]]:
+    """What a group compares, from the recipe keys its variants vary: (role, varied keys); role 'other' if none fits."""
+    flats = [flatten({k: v for k, v in runs_by_variant[v][0].recipe.items() if k not in ("name", "output_dir")})
+             for v in plan["study"]["groups"][group]]
+    keys = sorted(k for k in set().union(*flats) if len({repr(f.get(k)) for f in flats}) > 1)
+    for role, prefixes in ROLE_KEYS.items():
+        if keys and any(k.startswith(p) for k in keys for p in prefixes):
+            if role == "seeds" and keys != ["train.seed"]:
+                continue
+            return role, keys
+    return "other", keys
+
+
+def pareto_front(points: list[tuple[str, float, float]]) -> list[str]:
+    """Names of the points not beaten on both axes (higher is better on both), ordered by the first axis."""
+    front = [p for p in points if not any(q[1] >= p[1] and q[2] >= p[2] and (q[1], q[2]) != (p[1], p[2]) for q in points)]
+    return [p[0] for p in sorted(front, key=lambda p: p[1])]
+
+
+def rare_classes(frequencies: list[float], names: list[str]) -> list[str]:
+    """The least frequent third of the classes (by training pixel share), rarest first."""
+    k = math.ceil(len(names) / 3)
+    return [names[i] for i in np.argsort(frequencies)[:k]]
+
+
+def split_label(split: dict) -> str:
+    """A split's short name: "official", or "group" with its block and buffer lengths (a 1 s block is per frame)."""
+    if split["mode"] != "group":
+        return split["mode"]
+    block = "whole sequences" if split["block_seconds"] is None else f"{split['block_seconds']:g} s blocks"
+    return f"group ({block}, {split['buffer_seconds']:g} s buffer)"
+
+
+def split_of(splits: list[dict], run_id: str) -> dict:
+    """The audited split (an audit_splits entry) that a run was trained and tested on."""
+    return next(s for s in splits if run_id in s["run_ids"])
+
+
+def audit_splits(study_dir: Path, runs: list[RunResult]) -> list[dict]:
+    """Each distinct split the runs used (by its fingerprints), with the leak audit and class frequencies that training
+    wrote into each run's data_stats.json."""
+    found: dict[tuple, dict] = {}
+    for r in runs:
+        run = RunFolder(study_dir / "runs" / r.run_id)
+        key = tuple(sorted(run.read(run.SPLIT)["hash"].items()))
+        if key in found:
+            found[key]["run_ids"].append(r.run_id)
+            continue
+        audit = run.require(run.DATA_STATS, fix="train it with this version of hf_seg").read(run.DATA_STATS)
+        found[key] = {"label": split_label(r.recipe["data"]["split"]), "hash": dict(key), "run_ids": [r.run_id],
+                      "leak_free": audit["leak_free"], "shared_groups": len(audit["shared_groups"]),
+                      "temporal_leaks": len(audit["temporal_leaks"]), "min_gap_seconds": audit["min_gap_seconds"],
+                      "splits": audit["splits"]}
+    return list(found.values())
+
+
+def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) -> dict:
+    """Variant rows, group roles, best model, Pareto front and class statistics, with their figures drawn into `out`."""
+    class_names = runs[0].test["class_names"]
+    runs_by_variant = {v: [r for r in runs if [g, v] in r.members]
+                       for g, variants in plan["study"]["groups"].items() for v in variants}
+    speed = shared_speed(runs)
+    rows = {v: {**summarise_variant(v, rs, speed), "overrides": _overrides_of(plan, v)} for v, rs in runs_by_variant.items()}
+    common_hash = statistics.mode(r["test_split_hash"] for r in rows.values())
+    comparable = [r for r in rows.values() if r["test_split_hash"] == common_hash]  # same split: comparable scores
+    groups = {}
+    for group, variants in plan["study"]["groups"].items():
+        role, keys = group_role(plan, group, runs_by_variant)
+        groups[group] = {"role": role, "varied_keys": keys, "variants": list(variants),
+                         "best_by_val": max(variants, key=lambda v: rows[v]["val_miou"])}
+    best = max(comparable, key=lambda r: r["val_miou"])
+    best_run = max(runs_by_variant[best["name"]], key=lambda r: r.val["mean_iou"])
+    distinct = list({tuple(r["run_ids"]): r for r in reversed(comparable)}.values())[::-1]  # shared runs: one point
+    front = pareto_front([(r["name"], r["fps"], r["test_miou"]) for r in distinct])
+    frequencies = split_of(splits, best_run.run_id)["splits"]["train"]["class_frequencies"]
+    rare = rare_classes(frequencies, class_names)
+    loss_rows = [rows[v] for spec in groups.values() if spec["role"] == "losses" for v in spec["variants"]]
+    curves = {g: {v: [r.history for r in runs_by_variant[v]] for v in spec["variants"]} for g, spec in groups.items()}
+    return {
+        "study": plan["study"], "class_names": class_names, "variants": rows, "groups": groups,
+        "best": {"variant": best["name"], "run_id": best_run.run_id}, "test_split_hash": common_hash,
+        "pareto_front": front, "class_frequencies": frequencies, "rare_classes": rare, "splits": splits,
+        "runs": {r.run_id: {"variant": r.variant, "seed": r.seed, "members": r.members, "val_miou": r.val["mean_iou"],
+                            "test_miou": r.test["mean_iou"], "train_minutes": r.train_minutes} for r in runs},
+        "figures": {"curves": figs.plot_group_curves(curves, out / "curves.png"),
+                    "pareto": figs.plot_pareto(distinct, front, out / "pareto.png"),
+                    "classes": figs.plot_class_frequencies(frequencies, class_names, rare, loss_rows, out / "classes.png")},
+    }
+
+
+def sam_comparisons(study_dir: Path) -> list[dict]:
+    """Every SAM comparison (hf_seg.sam.compare's comparison.json) in the study's run folders or its sam_comparison/."""
+    found = sorted({p for pattern in SAM_GLOBS for p in Path(study_dir).glob(pattern)})
+    return [{**read_json(p), "source": str(p.relative_to(study_dir))} for p in found]
+
+
+def aggregate(study_dir: Path, band_px: int = 3, examples: int = 3) -> dict:
+    """Everything the report cites, into study_dir/analysis/ (results.json + figures); returns results.json's content.
+
+    Reads the study's run folders only: no dataset is built and no model is run.
+    """
+    study_dir = Path(study_dir)
+    plan, runs = load_runs(study_dir)
+    out = study_dir / ANALYSIS_DIR
+    out.mkdir(exist_ok=True)
+    results = summarise(plan, runs, audit_splits(study_dir, runs), out)
+    results["failure"] = analyse_best_model(study_dir / "runs" / results["best"]["run_id"], out, band_px, examples)
+    results["figures"].update(results["failure"].pop("figures"))
+    results["sam"] = sam_comparisons(study_dir)
+    write_json(out / "results.json", results)
+    return results
+
+
+def _overrides_of(plan: dict, variant: str) -> dict:
+    for variants in plan["study"]["groups"].values():
+        if variant in variants:
+            return variants[variant]
+    raise KeyError(variant)

@@ -1,0 +1,176 @@
+"""The study's figures: curves per group, accuracy vs speed with its Pareto front, classes, examples and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+
+from hf_seg.viz import colorize, error_map  # also selects matplotlib's Agg backend
+
+DPI = 150
+
+
+def _save(fig, path: Path) -> str:
+    """Save and close; return the path relative to the study folder (the analysis folder's parent)."""
+    path = Path(path)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return f"{path.parent.name}/{path.name}"
+
+
+def _mean_curve(histories: list[list[dict]], key: str) -> tuple[list[int], list[float]]:
+    """Per-epoch mean of `key` over seeds, for the epochs every seed logged it."""
+    per_epoch: dict[int, list[float]] = {}
+    for history in histories:
+        for record in history:
+            if record.get(key) is not None:
+                per_epoch.setdefault(record["epoch"], []).append(record[key])
+    epochs = [e for e in sorted(per_epoch) if len(per_epoch[e]) == len(histories)]
+    return epochs, [float(np.mean(per_epoch[e])) for e in epochs]
+
+
+def plot_group_curves(curves: dict[str, dict[str, list[list[dict]]]], path: Path) -> str:
+    """For every group, train loss and validation mIoU per epoch, one line per variant (mean over seeds)."""
+    groups = list(curves)
+    rows = (len(groups) + 1) // 2
+    fig, axes = plt.subplots(rows, 4, figsize=(11, 2.3 * rows), squeeze=False)
+    for i, group in enumerate(groups):
+        ax_loss, ax_iou = axes[i // 2, 2 * (i % 2)], axes[i // 2, 2 * (i % 2) + 1]
+        for variant, histories in curves[group].items():
+            epochs, loss = _mean_curve(histories, "train_loss")
+            line, = ax_loss.plot(epochs, loss, lw=1.2)
+            epochs, miou = _mean_curve(histories, "val_mean_iou")
+            ax_iou.plot(epochs, [100 * m for m in miou], lw=1.2, color=line.get_color(), label=variant)
+        ax_loss.set_title(f"{group}: train loss", fontsize=8)
+        ax_iou.set_title(f"{group}: val mIoU (%)", fontsize=8)
+        ax_iou.legend(fontsize=5.5, loc="lower right")
+        for ax in (ax_loss, ax_iou):
+            ax.set_xlabel("epoch", fontsize=7)
+            ax.tick_params(labelsize=6)
+            ax.grid(alpha=0.3)
+    for j in range(len(groups), 2 * rows):
+        axes[j // 2, 2 * (j % 2)].axis("off")
+        axes[j // 2, 2 * (j % 2) + 1].axis("off")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def labelled_points(rows: list[dict], front: list[str], dx: float = 0.12, dy: float = 0.05) -> list[dict]:
+    """The points to name on the speed/accuracy plot: the Pareto front first, then the rest by test mIoU, each only
+    if its label does not land within (dx, dy) of the axis ranges of one already placed, so names never overprint."""
+    xs, ys = [r["fps"] for r in rows], [100 * r["test_miou"] for r in rows]
+    width, height = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    placed: list[dict] = []
+    for r in sorted(rows, key=lambda r: (r["name"] not in front, -r["test_miou"])):
+        if all(abs(r["fps"] - q["fps"]) > dx * width or abs(r["test_miou"] - q["test_miou"]) * 100 > dy * height
+               for q in placed):
+            placed.append(r)
+    return placed
+
+
+def plot_pareto(rows: list[dict], front: list[str], path: Path) -> str:
+    """Test mIoU against inference speed for every variant; the Pareto-optimal ones joined by a line."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.3))
+    for r in rows:
+        ax.scatter(r["fps"], 100 * r["test_miou"], s=18 + 2 * r["gflops"], color="C3" if r["name"] in front else "C0",
+                   alpha=0.8, zorder=3)
+    for r in labelled_points(rows, front):
+        ax.annotate(r["name"], (r["fps"], 100 * r["test_miou"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    by_name = {r["name"]: r for r in rows}
+    ax.plot([by_name[n]["fps"] for n in front], [100 * by_name[n]["test_miou"] for n in front], "--", color="C3",
+            lw=1, label="Pareto front")
+    first = rows[0]
+    ax.set_xlabel(f"images / s (batch 1, {first['fps_precision']}, {first['fps_device']})", fontsize=7)
+    ax.set_ylabel("test mIoU (%)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, title="marker area ~ GFLOPs", title_fontsize=6)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_class_frequencies(frequencies: list[float], names: list[str], rare: list[str], loss_rows: list[dict],
+                           path: Path) -> str:
+    """Training pixel share per class, and (when the study compares losses) each loss's test IoU on the rare classes."""
+    panels = 2 if loss_rows else 1
+    fig, axes = plt.subplots(1, panels, figsize=(11 if panels == 2 else 6, 3.0), squeeze=False)
+    ax = axes[0, 0]
+    colours = ["C3" if n in rare else "C0" for n in names]
+    ax.bar(range(len(names)), [100 * f for f in frequencies], color=colours)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("share of training pixels (%)", fontsize=8)
+    ax.set_title("class frequencies (rare classes in red)", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    if loss_rows:
+        ax = axes[0, 1]
+        idx = [names.index(n) for n in rare]
+        width = 0.8 / len(loss_rows)
+        for k, row in enumerate(loss_rows):
+            values = [100 * (row["test_per_class_iou"][i] or 0.0) for i in idx]
+            ax.bar(np.arange(len(idx)) + k * width, values, width, label=row["name"])
+        ax.set_xticks(np.arange(len(idx)) + 0.4 - width / 2, rare, fontsize=7)
+        ax.set_ylabel("test IoU (%)", fontsize=8)
+        ax.set_title("rare classes' IoU by loss", fontsize=8)
+        ax.legend(fontsize=6)
+        ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_examples(examples: list[dict], palette: list[list[int]], ignore_index: int, path: Path) -> str:
+    """Rows of image, ground truth, prediction and error map, titled with the image id and its mIoU."""
+    fig, axes = plt.subplots(len(examples), 4, figsize=(8.6, 1.62 * len(examples)), squeeze=False)
+    for row, ex in zip(axes, examples):
+        panels = (ex["image"], colorize(ex["label"], palette, ignore_index), colorize(ex["pred"], palette, ignore_index),
+                  error_map(ex["image"], ex["label"], ex["pred"], ignore_index))
+        for ax, panel in zip(row, panels):
+            ax.imshow(panel, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(f"{ex['kind']}\n{ex['id']}\nmIoU {100 * ex['miou']:.1f}", fontsize=6)
+    for ax, title in zip(axes[0], ("image", "ground truth", "prediction", "errors (red), ignored (grey)")):
+        ax.set_title(title, fontsize=7)
+    fig.tight_layout(pad=0.3)
+    return _save(fig, path)
+
+
+def plot_failures(band: dict, size_iou: dict, confusion: np.ndarray, names: list[str], path: Path) -> str:
+    """Three panels: error rate near boundaries vs interior, IoU by object-size bucket per class, normalised confusion."""
+    fig = plt.figure(figsize=(11, 3.9))
+    grid = fig.add_gridspec(1, 3, width_ratios=[0.55, 1.4, 1.25])
+    ax = fig.add_subplot(grid[0])
+    labels = [f"within {band['band_px']} px\nof a boundary", "interior"]
+    values = [100 * (band["band_error"] or 0.0), 100 * (band["interior_error"] or 0.0)]
+    ax.bar(labels, values, color=["C3", "C0"])
+    for i, v in enumerate(values):
+        ax.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
+    ax.set_ylabel("pixel error rate (%)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax = fig.add_subplot(grid[1])
+    table = np.array([[np.nan if v is None else 100 * v for v in row] for row in size_iou["iou"]], dtype=float)
+    im = ax.imshow(table, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    ax.set_yticks(range(len(size_iou["classes"])), size_iou["classes"], fontsize=6)
+    ax.set_xticks(range(len(size_iou["buckets"])), size_iou["buckets"], fontsize=6, rotation=30, ha="right")
+    for (i, j), v in np.ndenumerate(table):
+        ax.text(j, i, "–" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=5.5,
+                color="white" if np.isnan(v) or v < 50 else "black")
+    ax.set_title("object IoU (%) by component area (pixels)", fontsize=8)
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    ax = fig.add_subplot(grid[2])
+    im = ax.imshow(100 * np.asarray(confusion, dtype=float), cmap="Blues", vmin=0, vmax=100)
+    for (i, j), v in np.ndenumerate(100 * np.asarray(confusion, dtype=float)):
+        if v >= 1:
+            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=5, color="white" if v > 60 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+    ax.set_yticks(range(len(names)), names, fontsize=6)
+    ax.set_xlabel("predicted", fontsize=7)
+    ax.set_ylabel("ground truth", fontsize=7)
+    ax.set_title("confusion (% of each true class)", fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+

@@ -1,0 +1,83 @@
+"""train() and evaluate_run() in this process on a generated SegNet-layout CamVid, then a one-variant study's
+aggregation and report from the run folders alone (building a dataset or loading a model there is an error)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from accelerate.state import AcceleratorState
+from PIL import Image
+
+import hf_seg
+from hf_seg.engine.evaluation import read_predictions
+from hf_seg.report import make_report
+from hf_seg.runs import RunFolder, RunFolderError
+from hf_seg.study.plan import load_study, plan_runs, write_plan
+from hf_seg.study.runner import measure_efficiency
+
+TINY = {"name": "tiny", "data": {"source": "camvid", "split": {"mode": "official"}, "image_size": [32, 48],
+                                 "num_workers": 0, "augment": ["hflip"]},
+        "model": {"arch": "unet", "encoder": "resnet18", "encoder_depth": 3, "options": {"decoder_channels": [32, 16, 8]}},
+        "optim": {"lr": 0.01}, "loss": {"name": "ce_dice"},
+        "train": {"epochs": 2, "batch_size": 4, "eval_batch_size": 4, "mixed_precision": "no", "tracker": None}}
+
+
+@pytest.fixture
+def fresh_accelerator():
+    """train() and evaluate_run() build an Accelerator; its state is a per-process singleton, so start clean."""
+    AcceleratorState._reset_state(True)
+    yield
+    AcceleratorState._reset_state(True)
+
+
+@pytest.fixture
+def study(tiny_camvid, tmp_path):
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps({**TINY, "data": {**TINY["data"], "root": str(tiny_camvid)}}))
+    file = tmp_path / "study.json"
+    file.write_text(json.dumps({"name": "tiny", "base_recipe": str(base), "seeds": [0],
+                                "groups": {"architectures": {"unet_r18": {}}}}))
+    return load_study(file, out=tmp_path / "study")
+
+
+def test_train_evaluate_and_report_in_process(study, fresh_accelerator, monkeypatch):
+    (planned,) = plan_runs(study)
+    study.out_dir.mkdir()
+    write_plan(study, [planned])
+    recipe = hf_seg.recipe.recipe_from_dict(planned.recipe)
+    run = RunFolder(hf_seg.train(recipe))
+
+    stats = run.read(run.DATA_STATS)  # training writes the split audit and class frequencies
+    assert stats["class_info"]["names"][0] == "Sky" and stats["splits"]["test"]["images"] == 8
+    assert abs(sum(stats["splits"]["train"]["class_frequencies"]) - 1) < 1e-3
+    assert [r["epoch"] for r in run.history()] == [1, 2] and run.best.is_dir() and run.training_finished()
+
+    metrics = hf_seg.evaluate_run(run.path, "test")
+    stored = read_predictions(run.predictions_file("test"))
+    test = run.read("test_metrics.json")
+    assert stored["ids"] == test["per_image"]["ids"] and len(stored["ids"]) == 8
+    assert stored["per_image_miou"] == pytest.approx(test["per_image"]["mean_iou"], nan_ok=True)
+    first = stored["ids"][0]
+    raw = np.asarray(Image.open(Path(run.recipe().data.root) / "testannot" / f"{first}.png"))
+    expected = np.where(raw == 11, 255, raw)  # void -> ignore, as the camvid source maps it
+    assert np.array_equal(stored["labels"][0], expected) and stored["preds"][0].shape == raw.shape
+    assert 0 < len(stored["examples"]) <= 6 and all(im.shape == (36, 48, 3) for im in stored["examples"].values())
+    assert 0.0 <= metrics["mean_iou"] <= 1.0 and test["evaluation"]["images"] == 8
+    with pytest.raises(RunFolderError, match="already evaluated on test"):
+        hf_seg.evaluate_run(run.path, "test")
+
+    measure_efficiency(run.path, planned.recipe, {**study.efficiency, "repeats": 1, "warmup": 0, "threads": 1})
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the report stage must read run folders only")
+
+    monkeypatch.setattr(RunFolder, "datasets", forbidden)
+    monkeypatch.setattr(RunFolder, "load_best", forbidden)
+    monkeypatch.setattr("hf_seg.runs.build_datasets", forbidden)
+    monkeypatch.setattr("hf_seg.runs.load_model", forbidden)
+    files = make_report(study.out_dir)
+    assert 1 <= files.pages <= 10 and files.md.is_file()
+    results = json.loads((study.out_dir / "analysis" / "results.json").read_text())
+    assert results["best"]["run_id"] == planned.run_id and results["failure"]["images"] == 8
+    assert results["splits"][0]["splits"]["test"]["images"] == 8

@@ -1,0 +1,191 @@
+"""Predict: TTA and sliding window on models with known outputs, real CamVid images, bad inputs, the CLI."""
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hf_seg.labels import CAMVID, ClassInfo
+from hf_seg.engine.runtime import InputSizeError
+from hf_seg.viz import colorize
+from hf_seg.models import WeightsNotFoundError, build_model
+from hf_seg.inference.predict import (LoadedModel, PredictInputError, _starts, list_images, load_trained,
+                            predict_files, predict_probs)
+from hf_seg.recipe import ModelConfig
+
+from conftest import REPO  # noqa: E402
+TINY = ClassInfo(names=("a", "b", "c"))
+
+
+class PixelModel(torch.nn.Module):
+    """Per-pixel colour classifier (1x1 conv): flip-equivariant and independent of context."""
+
+    def __init__(self, classes: int = 3):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, classes, 1)
+
+    def forward(self, pixel_values):
+        return SimpleNamespace(logits=self.conv(pixel_values))
+
+
+class ConstantModel(torch.nn.Module):
+    """Always predicts class 2 with logits (0, 1, 3)."""
+
+    def forward(self, pixel_values):
+        b, _, h, w = pixel_values.shape
+        return SimpleNamespace(logits=torch.tensor([0.0, 1.0, 3.0]).view(1, 3, 1, 1).expand(b, 3, h, w))
+
+
+class RampModel(torch.nn.Module):
+    """Two classes whose logit difference runs from -2 (left edge) to +2 (right edge): not flip-symmetric."""
+
+    def forward(self, pixel_values):
+        b, _, h, w = pixel_values.shape
+        ramp = torch.linspace(-2, 2, w).expand(b, 1, h, w)
+        return SimpleNamespace(logits=torch.cat([torch.zeros_like(ramp), ramp], 1))
+
+
+def random_image(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_tta_keeps_a_flip_symmetric_model_and_averages_an_asymmetric_one():
+    image = random_image(24, 40)
+    pixel = PixelModel()
+    plain, tta = predict_probs(pixel, image), predict_probs(pixel, image, tta=True)
+    assert plain.shape == tta.shape == (3, 24, 40)
+    assert torch.allclose(plain, tta, atol=1e-6)
+    ramp_plain = predict_probs(RampModel(), image)
+    assert ramp_plain[1, 0, 0] < 0.2 and ramp_plain[1, 0, -1] > 0.8  # left class 0, right class 1 without TTA
+    ramp_tta = predict_probs(RampModel(), image, tta=True)  # sigmoid(t) and sigmoid(-t) average to exactly 0.5
+    assert torch.allclose(ramp_tta, torch.full_like(ramp_tta, 0.5), atol=1e-6)
+
+
+@pytest.mark.parametrize("size,window,overlap", [((50, 70), (16, 24), 0.5), ((50, 70), (32, 32), 0.0),
+                                                 ((10, 12), (16, 24), 0.25)])
+def test_sliding_window_matches_whole_image_for_a_pointwise_model(size, window, overlap):
+    image = random_image(*size)
+    pixel = PixelModel()
+    whole = predict_probs(pixel, image)
+    tiled = predict_probs(pixel, image, window=window, overlap=overlap, tta=True)
+    assert tiled.shape == whole.shape == (3, *size)
+    assert torch.allclose(tiled, whole, atol=1e-5)
+    constant = predict_probs(ConstantModel(), image, window=window, overlap=overlap)
+    expected = torch.tensor([0.0, 1.0, 3.0]).softmax(0).view(3, 1, 1).expand(3, *size)
+    assert torch.allclose(constant, expected, atol=1e-6)
+
+
+def test_scaled_sliding_window_returns_original_size():
+    image = random_image(50, 70)
+    probs = predict_probs(ConstantModel(), image, window=(16, 16), overlap=0.5, scale=0.5)
+    expected = torch.tensor([0.0, 1.0, 3.0]).softmax(0).view(3, 1, 1).expand(3, 50, 70)
+    assert probs.shape == (3, 50, 70) and torch.allclose(probs, expected, atol=1e-6)
+    pixel = PixelModel()  # a pointwise model at half scale equals the whole image at half size, resized back
+    half = predict_probs(pixel, image, input_size=(25, 35))
+    assert torch.allclose(predict_probs(pixel, image, window=(16, 16), scale=0.5), half, atol=1e-5)
+    with pytest.raises(ValueError, match="scale=0 is invalid"):
+        predict_probs(pixel, image, window=(16, 16), scale=0)
+
+
+def test_window_starts_cover_the_image():
+    assert _starts(50, 16, 8) == [0, 8, 16, 24, 32, 34]
+    assert _starts(32, 32, 32) == [0]
+    assert _starts(10, 16, 8) == [0]
+
+
+def test_resize_mode_returns_original_size():
+    probs = predict_probs(ConstantModel(), random_image(37, 53), input_size=(16, 32))
+    assert probs.shape == (3, 37, 53) and bool((probs.argmax(0) == 2).all())
+
+
+def test_colorize_uses_palette_and_blacks_out_ignore():
+    mask = np.array([[0, 1], [2, 255]], dtype=np.uint8)
+    rgb = colorize(mask, TINY.palette)
+    assert rgb[0, 1].tolist() == list(TINY.palette[1]) and rgb[1, 1].tolist() == [0, 0, 0]
+
+
+def test_predict_camvid_images_writes_original_size_masks(camvid_root, tmp_path):
+    model = build_model(ModelConfig(arch="unet", encoder="resnet18", encoder_depth=3), CAMVID)
+    loaded = LoadedModel(model=model.eval(), class_info=CAMVID, image_size=(64, 96), source="test")
+    images = sorted((camvid_root / "test").glob("*.png"))[:2]
+    for kwargs in ({"input_size": (64, 96), "tta": True}, {"window": (192, 256), "overlap": 0.25}):
+        out = tmp_path / ("window" if "window" in kwargs else "resize")
+        used = images if "tta" in kwargs else images[:1]
+        report = predict_files(loaded, used, out, progress=False, **kwargs)
+        assert report.failures == [] and len(report.written) == len(used)
+        for item, image in zip(report.written, used):
+            original = Image.open(image)
+            mask = Image.open(item["mask"])
+            assert mask.mode == "L" and mask.size == original.size == (480, 360)
+            assert np.asarray(mask).max() < CAMVID.num_classes
+            overlay = Image.open(item["overlay"])
+            assert overlay.size[1] == 360 and overlay.size[0] > 480  # legend panel to the right
+
+
+def test_bad_inputs_are_listed_and_the_rest_processed(tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(random_image(20, 30)).save(good)
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    loaded = LoadedModel(model=ConstantModel(), class_info=TINY, image_size=None, source="test")
+    report = predict_files(loaded, [broken, empty, good, tmp_path / "missing.jpg"], tmp_path / "out", progress=False)
+    assert [w["image"] for w in report.written] == [str(good)]
+    reasons = dict(report.failures)
+    assert set(reasons) == {str(broken), str(empty), str(tmp_path / "missing.jpg")}
+    assert "cannot read image" in reasons[str(broken)] and "folder has no images" in reasons[str(empty)]
+    assert all("\n" not in r for r in reasons.values())
+    assert np.asarray(Image.open(report.written[0]["mask"])).tolist() == np.full((20, 30), 2).tolist()
+    images, failures = list_images([tmp_path])
+    assert images == [broken, good] and failures == []
+
+
+def test_unusable_model_and_input_size_are_one_line_errors(tmp_path):
+    not_model = tmp_path / "folder"
+    not_model.mkdir()
+    with pytest.raises(PredictInputError, match="neither a run folder .* nor a saved model folder"):
+        load_trained(not_model)
+    with pytest.raises(PredictInputError, match="does not exist"):
+        load_trained(tmp_path / "nope")
+    with pytest.raises(WeightsNotFoundError, match="could not be loaded"):  # HF_HUB_OFFLINE=1 in tests
+        load_trained("someone/not-on-this-machine")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "recipe.json").write_text("{}")
+    with pytest.raises(PredictInputError, match="has no best/ checkpoint"):
+        load_trained(run)
+    seg = build_model(ModelConfig(arch="segformer", encoder="b0"), TINY)
+    loaded = LoadedModel(model=seg, class_info=TINY, image_size=None, source="test")
+    with pytest.raises(InputSizeError, match="cannot take input size 2x2"):
+        predict_files(loaded, [tmp_path], tmp_path / "out", input_size=(2, 2), progress=False)
+
+
+def test_predict_script_on_saved_model(camvid_root, tmp_path):
+    saved = tmp_path / "model"
+    build_model(ModelConfig(arch="segformer", encoder="b0"), CAMVID).save_pretrained(saved)
+    assert load_trained(saved).class_info == CAMVID  # names and palette travel in the config
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\x00" * 10)
+    image = sorted((camvid_root / "val").glob("*.png"))[0]
+    cmd = [sys.executable, "scripts/predict.py", str(saved), str(image), str(broken), "--out", str(tmp_path / "out"),
+           "--input-size", "64", "96", "--tta"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert "wrote 1 masks" in done.stdout and f"{broken}: cannot read image" in done.stderr
+    assert Image.open(tmp_path / "out" / "masks" / image.name).size == (480, 360)
+
+
+def test_predict_script_bad_model_is_one_line_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["predict.py", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(REPO / "scripts" / "predict.py"), run_name="__main__")
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("error: ") and "neither a run folder" in err and err.count("\n") == 1

@@ -1,0 +1,219 @@
+"""report.md / report.pdf from hand-made study results: page limit, numbered tables, sentences that cite the tables."""
+
+import base64
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hf_seg import report
+from hf_seg.study import figures as study_figures
+from hf_seg.study.aggregate import RunResult, summarise
+from hf_seg.report import ReportError, make_report
+from hf_seg.report.document import build_document
+from hf_seg.report.markdown import to_markdown
+from hf_seg.report.pdf import to_pdf
+from hf_seg.runs import write_json
+from hf_seg.study.plan import load_study, plan_runs, resolve_recipe
+
+from conftest import REPO  # noqa: E402
+
+NAMES = ["Sky", "Road", "Car", "Pedestrian", "Bicyclist", "Pole"]
+GROUPS = {
+    "architectures": {"unet": {}, "fpn": {"model.arch": "fpn"}},
+    "losses": {"ce": {}, "focal": {"loss.name": "focal"}, "dice": {"loss.name": "dice"}},
+    "split": {"split_group": {}, "split_official": {"data.split.mode": "official"}},
+    "seeds": {"seed_0": {}, "seed_1": {"train.seed": 1}},
+}
+# variant -> (val mIoU, test mIoU, images/s, run id shared with)
+SCORES = {"unet": (0.50, 0.48, 20.0), "fpn": (0.53, 0.49, 25.0), "focal": (0.48, 0.46, 20.0),
+          "dice": (0.44, 0.42, 20.0), "split_official": (0.61, 0.60, 20.0), "seed_1": (0.525, 0.47, 20.0)}
+SHARED = {"ce": "unet", "split_group": "unet", "seed_0": "unet"}
+
+
+def pdf_pages(path: Path) -> int:
+    return len(re.findall(rb"/Type\s*/Page[^s]", path.read_bytes()))
+
+
+def pdf_text(path: Path) -> bytes:
+    """Concatenated decoded content streams (ASCII85 + Flate, as reportlab writes them): enough to find drawn words."""
+    data, out = path.read_bytes(), []
+    for m in re.finditer(rb"<<([^>]*?)>>\s*stream\r?\n(.*?)endstream", data, re.S):
+        header, body = m.group(1), m.group(2).strip()
+        if b"/Subtype /Image" in header:
+            continue
+        if b"ASCII85Decode" in header:
+            body = base64.a85decode(body[:-2] if body.endswith(b"~>") else body)
+        out.append(zlib.decompress(body) if b"FlateDecode" in header else body)
+    return b"\n".join(out)
+
+
+def fake_run(run_id: str, variant: str, members: list, recipe: dict, val: float, test: float, fps: float) -> RunResult:
+    """A finished run with made-up but consistent metrics, efficiency and curves."""
+    rng = np.random.default_rng(len(run_id))
+    per_class = np.clip(test + rng.normal(0, 0.1, len(NAMES)), 0, 1).tolist()
+    per_class[3] = test / 4  # a rare class
+    test_hash = recipe["data"]["split"]["mode"]
+    metrics = lambda miou, pc: {"mean_iou": miou, "mean_dice": miou + 0.1, "overall_accuracy": 0.8 + miou / 10,
+                                "per_category_iou": pc, "class_names": NAMES}
+    history = [{"epoch": e, "train_loss": 2.0 / e, "val_mean_iou": val * e / 3, "seconds": 30.0} for e in (1, 2, 3)]
+    efficiency = {"params": {"total": 14_300_000 if recipe["model"]["arch"] == "unet" else 13_000_000},
+                  "flops_per_image": 8e9, "encoder_flops": {"encoder_share": 0.43}, "fps": fps, "precision": "bf16",
+                  "device_name": "test CPU"}
+    test_metrics = {**metrics(test, per_class), "evaluation": {"split_hash": test_hash, "images": 50 if test_hash == "group" else 233}}
+    return RunResult(run_id, variant, recipe["train"]["seed"], members, recipe, history,
+                     {**metrics(val, per_class), "epoch": 3}, test_metrics, efficiency)
+
+
+def make_run(variant: str, members: list, tmp_path: Path) -> RunResult:
+    val, test, fps = SCORES[variant]
+    overrides = {k: v for g in GROUPS.values() for name, ov in g.items() if name == variant for k, v in ov.items()}
+    recipe = {"name": variant, "output_dir": str(tmp_path / variant),
+              "data": {"source": "camvid", "augment": ["hflip"], "image_size": [64, 96], "class_weights": None,
+                       "max_train_samples": 16,
+                       "split": {"mode": overrides.get("data.split.mode", "group"), "fractions": [0.7, 0.15, 0.15],
+                                 "seed": 0, "block_seconds": 30.0, "buffer_seconds": 2.0}},
+              "model": {"arch": overrides.get("model.arch", "unet"), "encoder": "resnet18", "pretrained": None},
+              "loss": {"name": overrides.get("loss.name", "ce")},
+              "optim": {"lr": 0.002, "weight_decay": 0.01, "schedule": "poly", "warmup_steps": 0, "max_grad_norm": 1.0},
+              "train": {"seed": overrides.get("train.seed", 0), "epochs": 3, "max_steps": None, "batch_size": 4,
+                        "mixed_precision": "bf16"}}
+    return fake_run(f"{variant}-s{recipe['train']['seed']}", variant, members, recipe, val, test, fps)
+
+
+def fake_split(mode: str, run_ids: list[str]) -> dict:
+    freqs = [0.3, 0.4, 0.2, 0.004, 0.006, 0.09]
+    sizes = {"train": 400, "validation": 90, "test": 50} if mode == "group" else {"train": 367, "validation": 101, "test": 233}
+    return {"label": mode, "run_ids": run_ids, "leak_free": mode == "group", "shared_groups": 0 if mode == "group" else 2,
+            "temporal_leaks": 0 if mode == "group" else 3, "min_gap_seconds": 2.0,
+            "splits": {s: {"images": n, "sequences": {"0001TP": n // 2, "Seq05VD": n - n // 2},
+                           "class_frequencies": freqs, "min_seconds_to_train": 5.0 if mode == "group" else 0.1}
+                       for s, n in sizes.items()}}
+
+
+def add_fake_failure(res: dict, out: Path, shape: tuple[int, int]) -> None:
+    """The best model's failure analysis and its two figures, made up."""
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, len(NAMES), shape).astype(np.uint8)
+    examples = [{"kind": k, "id": f"img{i}", "miou": 0.5, "image": rng.integers(0, 255, (*shape, 3), dtype=np.uint8),
+                 "label": label, "pred": label} for i, k in enumerate(["best"] * 3 + ["worst"] * 3)]
+    band = {"band_px": 3, "band_error": 0.4, "interior_error": 0.1, "band_share_of_pixels": 0.2, "band_share_of_errors": 0.5}
+    sizes = {"buckets": ["small <1024", "medium 1024-9216", "large >=9216"], "classes": NAMES,
+             "iou": [[0.1, 0.5, None]] * len(NAMES), "bucket_iou": [0.1, 0.5, 0.8]}
+    res["failure"] = {"run_id": res["best"]["run_id"], "images": 50, "band": band, "size_iou": sizes,
+                      "per_image": {"mean": 0.5, "median": 0.5, "min": 0.2, "max": 0.8},
+                      "examples": [{"kind": e["kind"], "id": e["id"], "miou": 0.5} for e in examples],
+                      "hardest": [{"class": "Pedestrian", "iou": 0.12, "confused_with": [{"class": "Road", "share": 0.3}]}]}
+    res["figures"]["examples"] = study_figures.plot_examples(examples, [[i * 40, 0, 0] for i in range(6)], 255,
+                                                             out / "examples.png")
+    res["figures"]["failures"] = study_figures.plot_failures(band, sizes, np.eye(len(NAMES)), NAMES, out / "failures.png")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> tuple[dict, Path]:
+    tmp_path = tmp_path_factory.mktemp("study")
+    out = tmp_path / "analysis"
+    out.mkdir()
+    members: dict[str, list] = {}
+    for group, variants in GROUPS.items():
+        for v in variants:
+            members.setdefault(SHARED.get(v, v), []).append([group, v])
+    runs = [make_run(v, m, tmp_path) for v, m in members.items()]
+    plan = {"study": {"name": "tiny", "description": "A hand-made study.", "seeds": [0], "groups": GROUPS,
+                      "base_recipe": "recipes/unet_resnet18_cpu.json"}}
+    splits = [fake_split("group", [r.run_id for r in runs if r.variant != "split_official"]),
+              fake_split("official", ["split_official-s0"])]
+    plan["study"]["resolved_base"] = next(r.recipe for r in runs if r.variant == "unet")
+    res = summarise(plan, runs, splits, out)
+    add_fake_failure(res, out, (24, 32))
+    res["sam"] = []
+    return res, tmp_path
+
+
+def test_summary_picks_best_by_validation_on_the_common_split(results):
+    res, _ = results
+    # split_official has the highest validation mIoU but was scored on another split: it cannot be "best"
+    assert res["best"]["variant"] == "fpn"
+    assert res["groups"]["architectures"]["role"] == "architectures"
+    assert res["groups"]["losses"]["role"] == "losses"
+    assert res["groups"]["split"]["role"] == "split"
+    assert res["groups"]["seeds"]["role"] == "seeds"
+    assert "split_official" not in res["pareto_front"]
+    assert res["pareto_front"] == ["fpn"]  # fastest and most accurate among comparable variants
+    assert res["rare_classes"] == ["Pedestrian", "Bicyclist"]
+
+
+def test_sentences_cite_the_tables_numbers(results):
+    res, _ = results
+    md, tables, figures = to_markdown(build_document(res))
+    assert "Best architecture (architectures): fpn with validation mIoU 53.0 (test 49.0" in md
+    assert "relative to ce (validation mIoU 50.0): focal -2.0 (within the seed spread); dice -6.0 points" in md
+    assert ("split_official (leaky: test frames 0.1 s from train) scores test mIoU 60.0 on its own 233-image test set "
+            "vs 48.0 for split_group (leak-free, 50 images): +12.0 points") in md
+    assert "validation mIoU from 50.0 to 52.5 (+2.5 points)" in md
+    assert "assigns blocks of 30 s of each sequence to train/validation/test in proportions 0.7/0.15/0.15" in md
+    # the comparison table holds the same numbers as the sentences
+    row = next(line for line in md.splitlines() if line.startswith("| architectures | fpn *"))
+    assert "| 53.0 | 49.0 |" in row
+
+
+def test_report_files_pages_and_tables(results, monkeypatch):
+    res, study_dir = results
+    blocks = build_document(res)
+    md, tables, figures = to_markdown(blocks)
+    pages = to_pdf(blocks, study_dir, study_dir / "report.pdf")
+    assert 1 <= pages <= report.MAX_PAGES
+    assert pdf_pages(study_dir / "report.pdf") == pages
+    assert len(tables) == 6 and len(figures) == 5
+    assert md.count("**Table ") == 6 and md.count("![Figure ") == 5
+    text = pdf_text(study_dir / "report.pdf")
+    for i in range(1, 7):
+        assert f"Table {i}:".encode() in text
+    assert b"Table 7:" not in text
+
+
+def test_sam_table_added_when_a_comparison_exists(results):
+    res, _ = results
+    method = {"mean_iou": 0.4, "mean_dice": 0.5, "overall_accuracy": 0.7, "unclaimed_share": 0.1,
+              "sizes": {"buckets": ["small <1024 px", "medium", "large"], "iou": [0.1, 0.4, 0.7]},
+              "seconds_per_image": {"median": 0.05, "mean": 0.06}}
+    sam = {"protocol": "ORACLE PROMPTS: boxes.", "settings": {"prompt": "box"}, "images": 12, "run": "fpn-s0",
+           "split": "test", "sam": "facebook/sam-vit-base", "methods": {"trained": method, "sam": {**method, "mean_iou": 0.6}}}
+    md, tables, _ = to_markdown(build_document({**res, "sam": [sam]}))
+    assert len(tables) == 7 and tables[-1].startswith("SAM with oracle prompts")
+    assert "| fpn-s0 | box, 12 test images | sam (facebook/sam-vit-base) | 60.0 |" in md
+    assert "ORACLE PROMPTS: boxes." in md
+
+
+def test_page_limit_is_enforced(results, monkeypatch, tmp_path):
+    res, study_dir = results
+    monkeypatch.setattr(report, "MAX_PAGES", 1)
+    write_json(study_dir / "analysis" / "results.json", res)
+    with pytest.raises(ReportError, match="more than 1"):
+        make_report(study_dir, aggregate_first=False)
+
+
+@pytest.mark.parametrize("study_file", ["recipes/studies/camvid_cpu.json", "recipes/studies/camvid_gpu.json"])
+def test_the_shipped_studies_fit_the_page_limit(study_file, tmp_path, monkeypatch):
+    """Every planned run of the real study files, with made-up results: the report stays within MAX_PAGES."""
+    monkeypatch.chdir(REPO)
+    study = load_study(study_file, out=tmp_path)
+    planned = plan_runs(study)
+    rng = np.random.default_rng(1)
+    runs = [fake_run(r.run_id, r.variant, r.members, r.recipe, *rng.uniform(0.3, 0.6, 2), rng.uniform(2, 30))
+            for r in planned]
+    modes = {r.recipe["data"]["split"]["mode"] for r in planned}
+    splits = [fake_split(m, [r.run_id for r in planned if r.recipe["data"]["split"]["mode"] == m]) for m in sorted(modes)]
+    plan = {"study": {"name": study.name, "description": study.description, "seeds": study.seeds, "groups": study.groups,
+                      "base_recipe": str(study.base_recipe), "resolved_base": resolve_recipe(study, {}, study.seeds[0])}}
+    (tmp_path / "analysis").mkdir()
+    res = summarise(plan, runs, splits, tmp_path / "analysis")
+    add_fake_failure(res, tmp_path / "analysis", (360, 480))
+    res["sam"] = []
+    blocks = build_document(res)
+    _, tables, figures = to_markdown(blocks)
+    pages = to_pdf(blocks, tmp_path, tmp_path / "report.pdf")
+    assert pages <= report.MAX_PAGES and pdf_pages(tmp_path / "report.pdf") == pages
+    assert len(tables) == 6 and len(figures) == 5
