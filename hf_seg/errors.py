@@ -1,4 +1,4 @@
-"""The root of hf_seg's errors, and the two helpers every error message uses (close matches, one line).
+"""The root of hf_seg's errors, and the helpers every error message uses (close matches, one line).
 
 Every error a user can cause derives from HfSegError, so the command line turns each into one `error:` line.
 """
@@ -6,7 +6,11 @@ Every error a user can cause derives from HfSegError, so the command line turns 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
+
+WORKER_TRACEBACK = re.compile(r"Caught \w+ in DataLoader worker process \d+\.\s*Original Traceback")
+"""How PyTorch re-raises an error from a data worker: the original traceback pasted into the message."""
 
 
 class HfSegError(ValueError):
@@ -20,5 +24,13 @@ def close_matches(word: str, options: Iterable[str], n: int = 5) -> str:
 
 
 def one_line(error: BaseException) -> str:
-    """An exception's message squeezed onto one line, for wrapping library errors."""
-    return " ".join(str(error).split()) or type(error).__name__
+    """An exception's message on one line, for wrapping library errors.
+
+    An error raised in a DataLoader worker arrives with the worker's traceback pasted into its message; only the
+    original message (the traceback's last line, without the exception's type) is kept.
+    """
+    text = str(error)
+    if WORKER_TRACEBACK.search(text):
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = last.split(": ", 1)[1] if re.match(r"^[\w.]+: ", last) else last
+    return " ".join(text.split()) or type(error).__name__

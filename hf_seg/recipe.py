@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -127,8 +128,8 @@ def _type_ok(value: Any, tp: Any) -> bool:
         return isinstance(value, list) and (not args or all(_type_ok(v, args[0]) for v in value))
     if origin is dict or tp is dict:
         return isinstance(value, dict)
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is float:  # JSON's Infinity and NaN parse as floats; no recipe value may be either
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, tp)
@@ -156,7 +157,9 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if dataclasses.is_dataclass(tp):
             kwargs[name] = _build(tp, value, key)
         elif not _type_ok(value, tp):
-            raise RecipeError(f"recipe key '{key}' = {json.dumps(value)} has the wrong type; expected {_describe(tp)}")
+            finite = "a finite " if isinstance(value, float) and not math.isfinite(value) else ""
+            raise RecipeError(f"recipe key '{key}' = {json.dumps(value)} has the wrong type; expected "
+                              f"{finite}{_describe(tp)}")
         else:
             kwargs[name] = float(value) if tp is float else value
     return cls(**kwargs)
@@ -195,17 +198,27 @@ def recipe_from_dict(data: dict) -> Recipe:
     return recipe
 
 
+def parse_override_value(key: str, raw: str) -> Any:
+    """A `--set` value as JSON; a bare word (fpn, resnet18) is a string, but broken JSON is an error, not a string."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as e:
+        text = raw.strip()
+        if text[:1] in ("[", "{", "\"", "'") or text in ("True", "False", "None", "nan", "inf"):
+            raise RecipeError(f"--set {key}={raw}: the value is not valid JSON ({e.msg} at character {e.pos}); "
+                              "quote strings as JSON (\"name\"), write lists as [1, 2] and true/false/null in "
+                              "lower case") from e
+        return raw
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply `a.b.c=JSON` overrides to a raw recipe dict; a value that is not JSON is taken as a string."""
+    """Apply `a.b.c=JSON` overrides to a raw recipe dict; a bare word that is not JSON is taken as a string."""
     data = json.loads(json.dumps(data))
     for item in overrides:
         if "=" not in item:
             raise RecipeError(f"override '{item}' is not KEY=VALUE; write e.g. --set train.epochs=3")
         key, raw = item.split("=", 1)
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+        value = parse_override_value(key, raw)
         node = data
         parts = key.strip().split(".")
         for p in parts[:-1]:
@@ -218,11 +231,13 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 def read_json_file(path: Path, what: str, example: str, error: type[ValueError] = RecipeError) -> Any:
     """Parse a user-given JSON file; a missing or malformed file is a one-line `error` naming it."""
+    if path.is_dir():
+        raise error(f"{what} '{path}' is a folder; pass the JSON file itself, such as {example}")
     if not path.is_file():
         raise error(f"{what} file '{path}' does not exist; pass a JSON file such as {example}")
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise error(f"{what} file '{path}' is not valid JSON: {e}") from e
 
 
@@ -238,6 +253,21 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
 
 def recipe_to_dict(recipe: Recipe) -> dict:
     return dataclasses.asdict(recipe)
+
+
+RESUMABLE_KEYS = ("name", "description", "output_dir", "data.root", "data.num_workers", "train.epochs",
+                  "train.max_steps", "train.eval_every", "train.eval_batch_size", "train.early_stopping_patience",
+                  "train.tracker", "train.log_every", "hub.push_to_hub", "hub.hub_model_id", "hub.private",
+                  "hub.push_every_best")
+"""Recipe keys a resumed run may change: they extend or watch the run, but do not alter what it has trained so far."""
+
+
+def recipe_changes(old: dict, new: dict, allowed: tuple[str, ...] = ()) -> list[str]:
+    """Flat keys whose values differ between two recipe dicts (keys in `allowed` aside), as "key: old -> new"."""
+    flat_old, flat_new = flatten(old), flatten(new)
+    return [f"{key}: {json.dumps(flat_old.get(key))} -> {json.dumps(flat_new.get(key))}"
+            for key in sorted(set(flat_old) | set(flat_new))
+            if key not in allowed and flat_old.get(key) != flat_new.get(key)]
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:

@@ -25,7 +25,7 @@ from hf_seg.data.split_file import split_fingerprint  # noqa: F401  (re-exported
 from hf_seg.errors import HfSegError
 from hf_seg.labels import ClassInfo
 from hf_seg.models import load_model
-from hf_seg.recipe import Recipe, recipe_from_dict
+from hf_seg.recipe import Recipe, RecipeError, recipe_from_dict
 
 
 class RunFolderError(HfSegError):
@@ -84,24 +84,86 @@ def save_dir_atomically(link: Path, write: Callable[[Path], None]) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+MARKER = ".hf_seg"
+"""The file that marks a folder as made by hf_seg (a run folder, an upload folder): only such folders are ever emptied."""
+
+
+def mark_folder(folder: Path, kind: str) -> None:
+    """Write the marker that lets hf_seg replace this folder later (and nothing else)."""
+    write_json(Path(folder) / MARKER, {"made_by": "hf_seg", "kind": kind})
+
+
+def made_by_hf_seg(folder: Path, kind: str) -> bool:
+    """True when `folder` holds hf_seg's marker for `kind`."""
+    marker = Path(folder) / MARKER
+    try:
+        return marker.is_file() and json.loads(marker.read_text()).get("kind") == kind
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return False
+
+
+def empty_own_folder(folder: Path, kind: str, what: str) -> None:
+    """Delete what an hf_seg-made folder holds (the folder itself stays); refuse any folder hf_seg did not make.
+
+    `what` names the option that chose the folder, for the error message. A missing or empty folder is fine.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"{what} '{folder}' is a file; pass a folder path")
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if not made_by_hf_seg(folder, kind):
+        raise RunFolderError(f"'{folder}' was not made by hf_seg (it has no {MARKER} marker), so hf_seg will not "
+                             f"delete what it holds; pass another {what}, or empty the folder yourself")
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 def check_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to clobber an existing run unless asked; check that a resume has something to resume from."""
+    """Refuse to clobber an existing run unless asked, and any folder hf_seg did not make; check a resume's checkpoint.
+
+    The advice always works: a folder whose training stopped before its first checkpoint is started again with
+    --overwrite, never sent back and forth between --resume and a fresh start.
+    """
     out = Path(out)
     if resume and overwrite:
         raise RunFolderError("--resume and --overwrite contradict each other; pass only one")
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"output folder '{out}' is a file; pass a folder path as --output-dir (or output_dir)")
+    has_checkpoint = (out / "last" / "trainer_state.json").is_file()
+    ours = made_by_hf_seg(out, "run")
     if resume:
-        if not (out / "last" / "trainer_state.json").is_file():
-            raise RunFolderError(f"--resume: no checkpoint in '{out / 'last'}'; start the run without --resume")
-    elif out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RunFolderError(f"run folder '{out}' already exists; pass --resume to continue it or --overwrite to replace it")
+        if not out.is_dir():
+            raise RunFolderError(f"--resume: run folder '{out}' does not exist; start the run without --resume")
+        if not has_checkpoint:
+            fix = "start it again with --overwrite" if ours else "start the run without --resume in a new folder"
+            raise RunFolderError(f"--resume: '{out}' holds no checkpoint in last/ (training stopped before its first "
+                                 f"epoch ended); {fix}")
+        return
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    if not ours:
+        flag = "--overwrite: " if overwrite else ""
+        raise RunFolderError(f"{flag}output folder '{out}' already exists and was not made by hf_seg (it has no "
+                             f"{MARKER} marker), so hf_seg will not write into or delete it; pass another --output-dir")
+    if not overwrite:
+        if has_checkpoint:
+            raise RunFolderError(f"run folder '{out}' already exists; pass --resume to continue it or --overwrite to "
+                                 "replace it")
+        raise RunFolderError(f"run folder '{out}' already exists but holds no checkpoint (training stopped before its "
+                             "first epoch ended); pass --overwrite to start it again")
 
 
 def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
-    """Check, then (for a new run) empty and create the run folder."""
+    """Check, then (for a new run) empty the hf_seg-made folder or create it, and mark it as a run folder."""
     check_run_dir(out, resume=resume, overwrite=overwrite)
     if not resume:
-        shutil.rmtree(out, ignore_errors=True)
-        Path(out).mkdir(parents=True)
+        empty_own_folder(out, "run", "--output-dir")
+        Path(out).mkdir(parents=True, exist_ok=True)
+        mark_folder(out, "run")
 
 
 def append_history(path: Path, record: dict) -> None:
@@ -111,18 +173,27 @@ def append_history(path: Path, record: dict) -> None:
         os.fsync(f.fileno())
 
 
-def read_history(path: Path) -> list[dict]:
+def read_history(path: Path, required: tuple[str, ...] = ("epoch",)) -> list[dict]:
+    """The records of a JSON-lines file hf_seg appends to; a damaged line is a RunFolderError naming file and line."""
     path = Path(path)
     if not path.is_file():
         return []
     records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as e:
+        raise RunFolderError(f"'{path}' is not text ({e}); restore the file") from e
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise RunFolderError(f"'{path}' line {number} is not valid JSON ({e}); restore the file or remove "
                                      "that line") from e
+            if not isinstance(record, dict) or any(k not in record for k in required):
+                raise RunFolderError(f"'{path}' line {number} is not a record with {', '.join(required)}; restore the "
+                                     "file or remove that line")
+            records.append(record)
     return records
 
 
@@ -235,7 +306,7 @@ class RunFolder:
 
     def ledger(self) -> list[dict]:
         """Every evaluation of this run's checkpoints, in order (the test-once ledger)."""
-        return read_history(self.path / self.LEDGER)
+        return read_history(self.path / self.LEDGER, required=("split",))
 
     def record_evaluation(self, entry: dict) -> None:
         append_history(self.path / self.LEDGER, entry)
@@ -247,7 +318,15 @@ class RunFolder:
     def trainer_state(self) -> Optional[dict]:
         """The last checkpoint's bookkeeping (epoch, step, best), or None before the first epoch ends."""
         state = self.last / "trainer_state.json"
-        return read_json(state) if state.is_file() else None
+        if not state.is_file():
+            return None
+        data = read_json(state)
+        kinds = {"epoch": int, "global_step": int, "best_miou": (int, float), "best_epoch": int, "evals_since_best": int}
+        if not isinstance(data, dict) or set(data) != set(kinds) or not all(
+                isinstance(data[k], t) and not isinstance(data[k], bool) for k, t in kinds.items()):
+            raise RunFolderError(f"'{state}' is not a trainer state (it needs {', '.join(kinds)} as numbers); restore "
+                                 "it, or start the run again with --overwrite")
+        return data
 
     def training_finished(self) -> bool:
         """True when the last checkpoint says the trainer stopped on its own (epochs, max_steps or early stopping)."""
@@ -261,7 +340,10 @@ class RunFolder:
     # --- loading -------------------------------------------------------------------------------------------------
     def recipe(self) -> "Recipe":
         """The resolved recipe the run was trained with."""
-        return recipe_from_dict(self.require(self.RECIPE).read(self.RECIPE))
+        try:
+            return recipe_from_dict(self.require(self.RECIPE).read(self.RECIPE))
+        except RecipeError as e:
+            raise RunFolderError(f"'{self.path / self.RECIPE}': {e}; restore the file hf-seg train wrote") from e
 
     def split(self) -> dict:
         """split.json: ids, groups and sizes per split, and how the split was made."""

@@ -5,8 +5,9 @@ import math
 
 import pytest
 
-from hf_seg.runs import (RunFolder, RunFolderError, append_history, check_run_dir, prepare_run_dir, read_history,
-                              save_dir_atomically, truncate_history, write_json)
+from hf_seg.runs import (MARKER, RunFolder, RunFolderError, append_history, check_run_dir, empty_own_folder,
+                         made_by_hf_seg, prepare_run_dir, read_history, save_dir_atomically, truncate_history,
+                         write_json)
 
 
 def test_save_dir_atomically_swaps_and_cleans(tmp_path):
@@ -39,15 +40,56 @@ def test_failed_write_leaves_the_old_checkpoint(tmp_path):
 def test_run_dir_refuses_existing_unless_asked(tmp_path):
     out = tmp_path / "run"
     prepare_run_dir(out, resume=False, overwrite=False)
+    assert made_by_hf_seg(out, "run")
     (out / "x").write_text("1")
+    with pytest.raises(RunFolderError, match="holds no checkpoint .* pass --overwrite to start it again"):
+        check_run_dir(out, resume=False, overwrite=False)
+    with pytest.raises(RunFolderError, match="--resume: .* holds no checkpoint in last/ .* again with --overwrite"):
+        check_run_dir(out, resume=True, overwrite=False)
+    (out / "last").mkdir()
+    write_json(out / "last" / "trainer_state.json", {})
     with pytest.raises(RunFolderError, match="already exists; pass --resume .* or --overwrite"):
         check_run_dir(out, resume=False, overwrite=False)
-    with pytest.raises(RunFolderError, match="no checkpoint in"):
-        check_run_dir(out, resume=True, overwrite=False)
     with pytest.raises(RunFolderError, match="contradict"):
         check_run_dir(out, resume=True, overwrite=True)
     prepare_run_dir(out, resume=False, overwrite=True)
-    assert list(out.iterdir()) == []
+    assert [p.name for p in out.iterdir()] == [MARKER] and out.is_dir()
+
+
+def test_overwrite_never_deletes_a_folder_hf_seg_did_not_make(tmp_path):
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "thesis.tex").write_text("years of work")
+    for overwrite in (False, True):
+        with pytest.raises(RunFolderError, match="was not made by hf_seg"):
+            prepare_run_dir(thesis, resume=False, overwrite=overwrite)
+    assert (thesis / "thesis.tex").read_text() == "years of work" and not (thesis / MARKER).exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunFolderError, match="is a file"):
+        check_run_dir(tmp_path / "file", resume=False, overwrite=True)
+    with pytest.raises(RunFolderError, match="does not exist; start the run without --resume"):
+        check_run_dir(tmp_path / "none", resume=True, overwrite=False)
+    empty = tmp_path / "empty"  # an empty folder the user made is used, and later emptied but never removed
+    empty.mkdir()
+    prepare_run_dir(empty, resume=False, overwrite=False)
+    prepare_run_dir(empty, resume=False, overwrite=True)
+    assert empty.is_dir() and made_by_hf_seg(empty, "run") and not made_by_hf_seg(empty, "upload")
+    with pytest.raises(RunFolderError, match="not made by hf_seg"):
+        empty_own_folder(empty, "upload", "--folder")
+
+
+def test_damaged_state_and_history_files_name_the_file(tmp_path):
+    run = RunFolder(tmp_path)
+    (tmp_path / "last").mkdir()
+    (tmp_path / "last" / "trainer_state.json").write_text('{"epoch": "one"}')
+    with pytest.raises(RunFolderError, match="trainer_state.json' is not a trainer state"):
+        run.trainer_state()
+    (tmp_path / "history.jsonl").write_text('{"epoch": 1}\n[1, 2]\n')
+    with pytest.raises(RunFolderError, match="history.jsonl' line 2 is not a record with epoch"):
+        run.history()
+    (tmp_path / "recipe.json").write_text('{"train": {"epochz": 1}}')
+    with pytest.raises(RunFolderError, match="recipe.json': unknown recipe key 'train.epochz'"):
+        run.recipe()
 
 
 def test_history_truncation_and_strict_json(tmp_path):

@@ -187,6 +187,12 @@ def benchmark_model(model: torch.nn.Module, image_size: tuple[int, int], device:
     device = torch.device(device)
     for p in precisions:
         check_precision(p, device)
+    limits = [("--batch-sizes", list(batch_sizes) or [0], 1), ("--repeats", [repeats], 1), ("--warmup", [warmup], 0),
+              ("--threads", [1 if threads is None else threads], 1)]
+    for option, values, least in limits:
+        bad = next((v for v in values if not isinstance(v, int) or v < least), None)
+        if bad is not None:
+            raise HfSegError(f"benchmark {option} {bad} is invalid; use {least} or more")
     model = model.to(device).eval()
     h, w = (int(s) for s in image_size)
     with pinned_threads(threads if device.type == "cpu" else None) as n_threads:

@@ -2,17 +2,22 @@
 
 Each subcommand lives in its own module with `add_arguments(parser)` and `run(args)`; only the chosen one is
 imported, so `hf-seg --help` is quick. A user's mistake (any HfSegError, ValueError or FileNotFoundError) becomes one
-`error:` line on stderr and exit status 2.
+`error:` line on stderr and exit status 2. Anything else is a bug or an environment problem: one line naming the
+exception, the file it concerns and where it was raised, exit status 1; HF_SEG_DEBUG=1 shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
+from pathlib import Path
 from typing import Callable, Optional
 
 from hf_seg import __version__
+from hf_seg.errors import one_line
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a model from a JSON recipe into a run folder"),
@@ -30,12 +35,38 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def run_cli(fn: Callable[[], None]) -> None:
-    """Run a command body; user errors (ValueError, FileNotFoundError) print one line instead of a traceback."""
+    """Run a command body; every exception becomes one `error:` line (the traceback only with HF_SEG_DEBUG=1)."""
+    debug = os.environ.get("HF_SEG_DEBUG", "") not in ("", "0")
     try:
         fn()
     except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        if debug:
+            raise
+        print(f"error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted; a training run can be continued with --resume", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001  (the last line of defence: never a bare traceback)
+        if debug:
+            raise
+        print(f"error: {unexpected(e)}", file=sys.stderr)
+        sys.exit(1)
+
+
+def unexpected(error: BaseException) -> str:
+    """One line for an exception hf_seg did not anticipate: its type, its message, the file it concerns, where."""
+    frames = traceback.extract_tb(error.__traceback__)[1:]  # the first frame is run_cli itself
+    where = "?"
+    if frames:
+        where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
+        ours = [f for f in frames if f"{os.sep}hf_seg{os.sep}" in f.filename]
+        if ours and ours[-1] is not frames[-1]:  # raised in a library: also say where hf_seg called it
+            where += f", called from hf_seg's {Path(ours[-1].filename).name}:{ours[-1].lineno}"
+    concerned = getattr(error, "filename", None)
+    about = f" (file '{concerned}')" if concerned else ""
+    return (f"unexpected {type(error).__name__}{about}: {one_line(error)} [raised in {where}]; "
+            "rerun with HF_SEG_DEBUG=1 for the traceback, and report it if the cause is not yours")
 
 
 def build_parser(selected: Optional[str]) -> argparse.ArgumentParser:

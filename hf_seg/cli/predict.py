@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
                            precision=args.precision, device=device, scale=args.scale)
     print(f"wrote {len(report.written)} masks to {args.out / 'masks'} and overlays to {args.out / 'overlays'}")
     if report.failures:
-        print(f"{len(report.failures)} input(s) failed:", file=sys.stderr)
+        print(f"{len(report.failures)} input(s) failed (one `error:` line each)")
         for path, reason in report.failures:
-            print(f"  {path}: {reason}", file=sys.stderr)
+            print(f"error: {path}: {reason}", file=sys.stderr)
         sys.exit(1)

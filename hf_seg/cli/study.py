@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from hf_seg.study.plan import load_study, plan_runs
+from hf_seg.study.plan import check_plan, load_study, plan_runs
 from hf_seg.study.runner import run_study
 
 
@@ -21,7 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     study = load_study(args.study, out=args.out, overrides=args.overrides)
     if args.dry_run:
-        for run in plan_runs(study):
+        runs = plan_runs(study)
+        check_plan(study, runs)
+        for run in runs:
             print(f"{run.run_id}: {', '.join('/'.join(m) for m in run.members)}")
+        print(f"all {len(runs)} run recipes checked (augmentations, loss, model, input size); nothing was trained")
         return
     run_study(study, report=not args.no_report)

@@ -16,10 +16,10 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
-from PIL import Image
 
 from hf_seg.labels import ClassInfo
 from hf_seg.data.errors import DataError
+from hf_seg.data.images import load_rgb
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -112,10 +112,6 @@ def make_transform(strategies: list, image_size: list[int], class_info: ClassInf
     return partial(_eval_batch, resize=A.Compose([A.Resize(*image_size)]))
 
 
-def _rgb(image: Image.Image) -> np.ndarray:
-    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-
-
 def to_pixel_values(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> 3xHxW float32 normalised with the ImageNet mean/std (what pretrained encoders expect)."""
     return torch.from_numpy(np.stack([np.take(_NORMALISED[c], image[..., c]) for c in range(3)]))
@@ -124,12 +120,12 @@ def to_pixel_values(image: np.ndarray) -> torch.Tensor:
 def _train_batch(batch: dict, augment: A.Compose) -> dict:
     pixel_values, labels = [], []
     for image, mask in zip(batch["image"], batch["mask"]):
-        out = augment(image=_rgb(image), mask=np.asarray(mask))
+        out = augment(image=load_rgb(image), mask=np.asarray(mask))
         pixel_values.append(to_pixel_values(out["image"]))
         labels.append(torch.from_numpy(out["mask"].astype(np.int64)))
     return {"pixel_values": pixel_values, "labels": labels}
 
 
 def _eval_batch(batch: dict, resize: A.Compose) -> dict:
-    return {"pixel_values": [to_pixel_values(resize(image=_rgb(im))["image"]) for im in batch["image"]],
+    return {"pixel_values": [to_pixel_values(resize(image=load_rgb(im))["image"]) for im in batch["image"]],
             "labels": [torch.from_numpy(np.asarray(m).astype(np.int64)) for m in batch["mask"]]}

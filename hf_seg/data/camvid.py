@@ -33,4 +33,6 @@ def load_camvid(root: Path, options: dict) -> Source:
                                   mask={"path": str(mask), "bytes": None}, sequence=match["sequence"],
                                   time=int(match["frame"]) / FPS, official=split))
     values = {v: v for v in range(CAMVID.num_classes)} | {VOID: CAMVID.ignore_index}
-    return Source(samples=samples, class_info=CAMVID, mapping=MaskMapping(values=values))
+    fix = (f"CamVid masks hold class ids 0..{CAMVID.num_classes - 1} and {VOID} (void); replace the file with its "
+           "SegNet CamVid mask, or train on other data with the folder source")
+    return Source(samples=samples, class_info=CAMVID, mapping=MaskMapping(values=values, fix=fix))

@@ -20,6 +20,7 @@ class MaskMapping:
 
     values: dict[int, int] | None = None
     colours: dict[tuple[int, int, int], int] | None = None
+    fix: str = "add them to source_options.mask_mapping (map void values to \"ignore\")"  # advice for unknown values
 
 
 def parse_mask_mapping(raw: dict | None, class_info: ClassInfo,
@@ -95,7 +96,7 @@ def canonical_mask(mask: Image.Image, mapping: MaskMapping, class_info: ClassInf
               "map other values with source_options.mask_mapping"
     else:
         lut = mapping.values
-        fix = "add them to source_options.mask_mapping (map void values to \"ignore\")"
+        fix = mapping.fix
     return _lookup(arr, lut, lambda bad: f"mask '{where}' has values {bad[:10]} outside the classes; {fix}")
 
 

@@ -16,7 +16,7 @@ from hf_seg.data.errors import DataError
 from hf_seg.data.masks import MaskMapping, canonical_mask, encode_png, parse_mask_mapping, reduce_labels_mapping
 
 FEATURES = datasets.Features({
-    "image": datasets.Image(),
+    "image": datasets.Image(decode=False),  # {"path", "bytes"}: decoded per batch by data.images, errors naming the file
     "mask": datasets.Image(),  # uint8 class ids; class_info.ignore_index marks unlabelled pixels
     "group": datasets.Value("string"),  # the unit a split keeps together (a sequence or a time block of one)
     "id": datasets.Value("string"),

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
+from hf_seg.data.images import load_rgb
 from hf_seg.labels import ClassInfo
 from hf_seg.metrics import ConfusionMatrix, metrics_from_confusion
 from hf_seg.metrics.failure import per_image_miou, rank_images
@@ -119,6 +120,9 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
                  examples: int = EXAMPLES) -> dict:
     """Evaluate a run's best checkpoint on a split, refusing a second test evaluation unless forced; record it."""
     run = RunFolder(run_dir).require(RunFolder.RECIPE, RunFolder.SPLIT, "best")
+    if batch_size is not None and batch_size < 1:
+        raise RunFolderError(f"evaluation batch size {batch_size} is invalid; pass --batch-size 1 or more (or leave it "
+                             "out for the recipe's train.eval_batch_size)")
     if split not in RunFolder.SPLITS:
         raise RunFolderError(f"split '{split}' is unknown; use train, validation or test")
     earlier = [e for e in run.ledger() if e["split"] == split]
@@ -146,7 +150,7 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
     if main:
         best, worst = rank_images(writer.scores, examples)
         raw = ds.with_format(None)
-        writer.close(ids, {i: np.asarray(raw[i]["image"].convert("RGB")) for i in best + worst})
+        writer.close(ids, {i: load_rgb(raw[i]["image"]) for i in best + worst})
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": split, "checkpoint": checkpoint_id(run.best),
                  "split_hash": split_fingerprint(ids), "images": len(ds), "mean_iou": metrics["mean_iou"],
                  "forced": bool(earlier and force), "seconds": round(seconds, 2)}

@@ -17,16 +17,22 @@ from transformers import get_scheduler
 
 from hf_seg.data import audit_split, build_datasets, class_weights, make_transform, save_split
 from hf_seg.data.class_stats import frequencies
+from hf_seg.engine.checks import check_model_input, check_settings
 from hf_seg.engine.evaluation import evaluate, format_summary
 from hf_seg.engine.runtime import make_accelerator as runtime_accelerator
+from hf_seg.errors import HfSegError, one_line
 from hf_seg.hub import push_run
 from hf_seg.losses import build_loss
 from hf_seg.models import build_model
-from hf_seg.recipe import Recipe, RecipeError, flatten, recipe_to_dict
-from hf_seg.runs import RunFolder, save_dir_atomically, write_json
+from hf_seg.recipe import RESUMABLE_KEYS, Recipe, RecipeError, flatten, recipe_changes, recipe_to_dict
+from hf_seg.runs import RunFolder, RunFolderError, save_dir_atomically, write_json
 from hf_seg.viz import plot_curves
 
 SCHEDULES = {"poly": "polynomial", "cosine": "cosine", "constant": "constant_with_warmup"}
+
+
+class TrainingDivergedError(HfSegError):
+    """The loss or the weights became NaN/inf; the run stops and keeps its last good checkpoints."""
 
 
 @dataclass
@@ -41,8 +47,6 @@ class TrainerState:
 
 
 def make_accelerator(recipe: Recipe, out: Path) -> Accelerator:
-    if recipe.train.mixed_precision == "fp16" and not torch.cuda.is_available():
-        raise RecipeError("recipe key 'train.mixed_precision' = \"fp16\" needs a GPU; use \"bf16\" or \"no\" on a CPU")
     accelerator = runtime_accelerator(
         recipe.train.mixed_precision,
         gradient_accumulation_steps=recipe.train.grad_accum,
@@ -84,14 +88,30 @@ def set_epoch_transform(recipe: Recipe, train_ds, class_info, epoch: int) -> Non
                                           seed=recipe.train.seed + epoch))
 
 
+def check_resume(run: RunFolder, recipe: Recipe) -> None:
+    """Refuse a resume whose recipe changes what the run trains; only RESUMABLE_KEYS (more epochs, ...) may differ."""
+    changes = recipe_changes(recipe_to_dict(run.recipe()), recipe_to_dict(recipe), RESUMABLE_KEYS)
+    if changes:
+        raise RunFolderError(f"--resume: the recipe differs from the one '{run.path}' was trained with in "
+                             f"{len(changes)} key(s) that change the run ({'; '.join(changes)}); resume with the same "
+                             f"recipe (only {', '.join(k for k in RESUMABLE_KEYS if k.startswith('train.'))} and the "
+                             "hub/data.root/num_workers keys may change), or train it anew with --overwrite or another "
+                             "--output-dir")
+
+
 def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> Path:
     """Train `recipe` into recipe.output_dir; returns the run folder."""
     out = Path(recipe.output_dir)
     run = RunFolder(out)
+    run.check_start(resume=resume, overwrite=overwrite)
+    if resume:
+        check_resume(run, recipe)
+    class_info = check_settings(recipe)  # augmentations, loss, precision, tracker, ...: before any file is written
     accelerator = make_accelerator(recipe, out)
     main = accelerator.is_main_process
     set_seed(recipe.train.seed, device_specific=True)
-    run.check_start(resume=resume, overwrite=overwrite)
+    model = build_model(recipe.model, class_info)
+    check_model_input(recipe, model)
 
     # Everything that can reject the recipe runs before the run folder is touched: a bad input leaves nothing behind.
     with accelerator.main_process_first():
@@ -102,22 +122,16 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
         freqs = frequencies(np.asarray(stats["splits"]["train"]["class_pixels"]))
         weights = torch.as_tensor(class_weights(freqs, recipe.data.class_weights), dtype=torch.float32)
     train_loader, val_loader = make_loaders(recipe, dsd, class_info)
-    model = build_model(recipe.model, class_info)
     loss_fn = build_loss(recipe.loss, class_info, weights)
 
-    if main:
-        run.prepare(resume=resume, overwrite=overwrite)
-        if not resume:
-            save_split(dsd, run / run.SPLIT, extra={"source": recipe.data.source})
-            run.write(run.RECIPE, recipe_to_dict(recipe))
-        run.write(run.DATA_STATS, {**stats, "class_info": class_info.to_dict()})
-    accelerator.wait_for_everyone()
     opt = recipe.optim
     optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay, betas=tuple(opt.betas))
     steps_per_epoch = math.ceil(len(train_loader) / recipe.train.grad_accum)
     total_steps = recipe.train.epochs * steps_per_epoch
     if recipe.train.max_steps:
         total_steps = min(total_steps, recipe.train.max_steps)
+    # The schedule's length comes from this recipe, also on resume (the saved scheduler state holds only its step and
+    # learning rates), so resuming with more train.epochs stretches the schedule to the new end.
     scheduler = get_scheduler(SCHEDULES[opt.schedule], optimizer, num_warmup_steps=opt.warmup_steps,
                               num_training_steps=total_steps,
                               scheduler_specific_kwargs={"power": opt.poly_power} if opt.schedule == "poly" else None)
@@ -127,14 +141,37 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
 
     state = TrainerState()
     if resume:
-        accelerator.load_state(str(out / "last" / "state"))
+        _load_last(accelerator, run)  # a damaged checkpoint is refused before any file is rewritten
         state = TrainerState(**run.trainer_state())
-        if main:
+    if main:
+        run.prepare(resume=resume, overwrite=overwrite)
+        if resume:
             run.truncate_history(state.epoch)
+        else:
+            save_split(dsd, run / run.SPLIT, extra={"source": recipe.data.source})
+        run.write(run.RECIPE, recipe_to_dict(recipe))  # on resume: records what may have changed (e.g. more epochs)
+        run.write(run.DATA_STATS, {**stats, "class_info": class_info.to_dict()})
+    accelerator.wait_for_everyone()
     if recipe.train.tracker:
         accelerator.init_trackers("hf_seg", config=_flat_config(recipe))
 
     bar = tqdm(total=total_steps, initial=state.global_step, desc=recipe.name, disable=not accelerator.is_local_main_process)
+    try:
+        _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, train_loader, val_loader, dsd,
+                class_info, state, total_steps, bar)
+    finally:
+        bar.close()  # before any error line, so the message is never glued to the progress bar
+    accelerator.wait_for_everyone()
+    if main:
+        _maybe_push(recipe, out, final=True)
+    accelerator.end_training()
+    return out
+
+
+def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, train_loader, val_loader, dsd, class_info,
+            state: TrainerState, total_steps: int, bar) -> None:
+    """The epoch loop: train, validate every eval_every epochs, save best/ and last/, append history."""
+    out, main, opt = run.path, accelerator.is_main_process, recipe.optim
     stop = state.global_step >= total_steps
     for epoch in range(state.epoch + 1, recipe.train.epochs + 1):
         if stop:
@@ -150,6 +187,7 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
                 with accelerator.autocast():
                     logits = model(pixel_values=batch["pixel_values"]).logits
                 loss = loss_fn(logits.float(), batch["labels"])
+                _check_finite(loss, epoch, state.global_step + 1, scheduler, run)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and opt.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), opt.max_grad_norm)
@@ -166,22 +204,23 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
                 if state.global_step >= total_steps:
                     stop = True
                     break
+        _check_finite_weights(model, epoch, state.global_step, scheduler, run)
         train_loss = float(accelerator.reduce(loss_sum, reduction="mean")) / max(n_batches, 1)
         record = {"epoch": epoch, "step": state.global_step, "train_loss": train_loss,
                   "lr": scheduler.get_last_lr()[0], "train_seconds": time.perf_counter() - start}
 
+        new_best = False
         if epoch % recipe.train.eval_every == 0 or epoch == recipe.train.epochs or stop:
             metrics = evaluate(model, val_loader, accelerator, class_info, loss_fn, desc=f"val e{epoch}")
             record.update({"val_loss": metrics["loss"], "val_mean_iou": metrics["mean_iou"],
                            "val_mean_dice": metrics["mean_dice"], "val_overall_accuracy": metrics["overall_accuracy"],
                            "val_per_category_iou": metrics["per_category_iou"]})
             if metrics["mean_iou"] > state.best_miou:
-                state.best_miou, state.best_epoch, state.evals_since_best = metrics["mean_iou"], epoch, 0
+                state.best_miou, state.best_epoch, state.evals_since_best, new_best = metrics["mean_iou"], epoch, 0, True
                 if main:
                     model_to_save = accelerator.unwrap_model(model)
                     save_dir_atomically(out / "best", lambda d: model_to_save.save_pretrained(d))
                     run.write(run.VAL_METRICS, {**metrics, "epoch": epoch, "step": state.global_step})
-                    _maybe_push(recipe, out, final=False)
             else:
                 state.evals_since_best += 1
             accelerator.print(f"epoch {epoch}: train loss {train_loss:.4f} | val {format_summary(metrics)} "
@@ -196,14 +235,43 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
         if main:
             run.append_history(record)
             plot_curves(run.history(), run / run.CURVES, title=recipe.name)
+            if new_best and not stop:  # the folder is complete (history, last/) before anything is published
+                _maybe_push(recipe, out, final=False)
         if recipe.train.tracker:
             accelerator.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=epoch)
-    bar.close()
-    accelerator.wait_for_everyone()
-    if main:
-        _maybe_push(recipe, out, final=True)
-    accelerator.end_training()
-    return out
+
+
+def _diverged(what: str, epoch: int, step: int, scheduler, run: RunFolder) -> TrainingDivergedError:
+    kept = run.trainer_state()
+    kept_text = (f"the checkpoints of epoch {kept['epoch']} (last/) and {kept['best_epoch']} (best/) are kept"
+                 if kept else "no checkpoint was saved")
+    return TrainingDivergedError(
+        f"training diverged at epoch {epoch}, step {step}: {what} (lr {scheduler.get_last_lr()[0]:.3g}); "
+        f"{kept_text}; lower optim.lr, keep optim.max_grad_norm set (e.g. 1.0) or use more optim.warmup_steps, then "
+        f"train again with --overwrite")
+
+
+def _check_finite(loss: torch.Tensor, epoch: int, step: int, scheduler, run: RunFolder) -> None:
+    """Stop at the first NaN/inf loss, before it reaches the weights (one sync per step: cheap next to a step)."""
+    if not bool(torch.isfinite(loss.detach())):
+        raise _diverged(f"the loss is {loss.item()}", epoch, step, scheduler, run)
+
+
+def _check_finite_weights(model: torch.nn.Module, epoch: int, step: int, scheduler, run: RunFolder) -> None:
+    """No checkpoint with NaN/inf weights is ever saved (finite losses can still come from overflowing weights)."""
+    bad = next((name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())), None)
+    if bad is not None:
+        raise _diverged(f"weight '{bad}' holds NaN/inf", epoch, step, scheduler, run)
+
+
+def _load_last(accelerator: Accelerator, run: RunFolder) -> None:
+    """Load last/state (model, optimizer, scheduler, RNG); damaged files are a one-line error naming the folder."""
+    folder = run.last / "state"
+    try:
+        accelerator.load_state(str(folder))
+    except Exception as e:  # noqa: BLE001  (torch.load/safetensors raise many types for damaged files)
+        raise RunFolderError(f"--resume: the checkpoint in '{folder}' cannot be loaded ({type(e).__name__}: "
+                             f"{one_line(e)[:200]}); restore it, or train again with --overwrite") from e
 
 
 def _save_last(accelerator: Accelerator, out: Path, state: TrainerState) -> None:
@@ -222,8 +290,20 @@ def _save_last(accelerator: Accelerator, out: Path, state: TrainerState) -> None
 
 
 def _maybe_push(recipe: Recipe, out: Path, final: bool) -> None:
-    if recipe.hub.push_to_hub and (final or recipe.hub.push_every_best):
+    """Push the best checkpoint: at the end, and after each new best with hub.push_every_best.
+
+    A failed push of an intermediate best is reported and training goes on (the final push tries again); a failed
+    final push is an error that says how to push the finished run by hand.
+    """
+    if not recipe.hub.push_to_hub or not (final or recipe.hub.push_every_best):
+        return
+    try:
         push_run(out, recipe.hub.hub_model_id, private=recipe.hub.private)
+    except HfSegError as e:
+        if final:
+            raise HfSegError(f"training finished, but the push failed: {e}; push it later with "
+                             f"`hf-seg push {out} --repo-id {recipe.hub.hub_model_id}`") from e
+        tqdm.write(f"warning: pushing the new best checkpoint failed ({e}); training goes on")
 
 
 def _flat_config(recipe: Recipe) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
+import json
 import shutil
 from pathlib import Path
 from typing import Optional
@@ -17,11 +17,9 @@ from hf_seg.formatting import pct
 from hf_seg.data.augment import IMAGENET_MEAN, IMAGENET_STD
 from hf_seg.hub.card import COPIED, HubError, read_run, render_card
 from hf_seg.recipe import Recipe
-from hf_seg.runs import RunFolder
+from hf_seg.runs import MARKER, RunFolder, RunFolderError, empty_own_folder, mark_folder, read_json, write_json
 
 UPLOAD_DIRNAME = "hub_upload"
-OURS = ("README.md", "*.json", "*.jsonl", "*.safetensors", "*.png")
-"""Name patterns of everything an upload folder holds; a folder with anything else is not replaced."""
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -43,15 +41,15 @@ def image_processor(recipe: Recipe):
                                    image_std=IMAGENET_STD.flatten().tolist(), do_reduce_labels=False)
 
 
-def _clear_upload_folder(folder: Path) -> None:
-    """Remove a previous upload folder, refusing one that holds anything an upload folder never holds."""
-    if not folder.exists():
-        return
-    foreign = [p.name for p in folder.iterdir() if p.is_dir() or not any(fnmatch.fnmatch(p.name, pat) for pat in OURS)]
-    if foreign:
-        raise HubError(f"'{folder}' holds '{foreign[0]}', which an hf_seg upload folder never holds; "
-                       "pass a new or empty folder")
-    shutil.rmtree(folder)
+def public_recipe(recipe: dict) -> dict:
+    """The run's recipe without paths of the user's machine, for publishing; it still loads as a recipe.
+
+    data.root becomes null (training from it asks for the data folder) and output_dir becomes runs/<name>.
+    """
+    public = json.loads(json.dumps(recipe))
+    public["data"]["root"] = None
+    public["output_dir"] = f"runs/{public.get('name') or 'run'}"
+    return public
 
 
 def build_upload_folder(run_dir: Path, repo_id: str, folder: Optional[Path] = None,
@@ -61,7 +59,12 @@ def build_upload_folder(run_dir: Path, repo_id: str, folder: Optional[Path] = No
     check_repo_id(repo_id)
     run = read_run(run_dir)
     folder = Path(folder) if folder else run_dir / UPLOAD_DIRNAME
-    _clear_upload_folder(folder)
+    try:
+        empty_own_folder(folder, "upload", "--folder")  # only a folder an earlier push made is ever emptied
+    except RunFolderError as e:
+        raise HubError(str(e)) from e
+    folder.mkdir(parents=True, exist_ok=True)
+    mark_folder(folder, "upload")
     model = RunFolder(run_dir).load_best()
     model.save_pretrained(folder)
     pickled = sorted(p.name for p in folder.glob("*.bin"))
@@ -71,7 +74,10 @@ def build_upload_folder(run_dir: Path, repo_id: str, folder: Optional[Path] = No
     image_processor(run.recipe).save_pretrained(folder)
     files = []
     for name in COPIED:
-        if (run_dir / name).is_file():
+        if name == RunFolder.RECIPE:
+            write_json(folder / name, public_recipe(read_json(run_dir / name)))
+            files.append(name)
+        elif (run_dir / name).is_file():
             shutil.copy2(run_dir / name, folder / name)
             files.append(name)
     render_card(run, repo_id, model, files, license).save(folder / "README.md")
@@ -81,7 +87,8 @@ def build_upload_folder(run_dir: Path, repo_id: str, folder: Optional[Path] = No
 def upload_plan(folder: Path) -> list[tuple[str, int]]:
     """(relative path, bytes) of every file upload_folder would send."""
     folder = Path(folder)
-    return [(str(p.relative_to(folder)), p.stat().st_size) for p in sorted(folder.rglob("*")) if p.is_file()]
+    return [(str(p.relative_to(folder)), p.stat().st_size) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != MARKER]
 
 
 def describe_upload(folder: Path, repo_id: str, private: bool) -> str:
@@ -104,7 +111,7 @@ def upload(folder: Path, repo_id: str, private: bool = False, commit_message: st
     try:
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         info = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
-                                 commit_message=commit_message)
+                                 commit_message=commit_message, ignore_patterns=[MARKER])
     except OfflineModeIsEnabled as e:
         raise HubError(f"cannot push to '{repo_id}': HF_HUB_OFFLINE=1 forbids Hub access; unset it and push again "
                        f"({ready})") from e

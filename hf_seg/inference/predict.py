@@ -10,15 +10,17 @@ import albumentations as A
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm.auto import tqdm
 
 from hf_seg.data.augment import to_pixel_values
+from hf_seg.data.errors import DataError
+from hf_seg.data.images import load_rgb
 from hf_seg.data.source import IMAGE_EXTENSIONS
 from hf_seg.engine.runtime import InputSizeError, autocast, check_input_size, check_precision
-from hf_seg.errors import HfSegError
+from hf_seg.errors import HfSegError, close_matches, one_line
 from hf_seg.labels import ClassInfo
-from hf_seg.models import class_info_from_config, load_model
+from hf_seg.models import WeightsNotFoundError, class_info_from_config, load_model
 from hf_seg.runs import RunFolder
 from hf_seg.viz import overlay_with_legend
 
@@ -62,13 +64,33 @@ def load_trained(target: str | Path) -> LoadedModel:
         model, size, source = load_model(path), parent.image_size() if parent.is_run() else None, "model folder"
     elif path.exists():
         raise PredictInputError(f"'{path}' is a file, not a model; pass a run folder, a saved model folder or a Hub id")
-    elif str(target).count("/") == 1 and not str(target).startswith((".", "/")):
-        model, size, source = load_model(str(target)), None, "Hub id"
+    elif looks_like_hub_id(str(target)):
+        try:
+            model, size, source = load_model(str(target)), None, "Hub id"
+        except WeightsNotFoundError as e:
+            raise PredictInputError(f"model '{target}' is not a local folder (no such path) and could not be loaded "
+                                    f"as a Hub id ({e}); check the path, or pass a Hub id such as owner/name") from e
     else:
-        raise PredictInputError(f"model '{target}' does not exist; pass a run folder, a saved model folder or a "
-                                "Hub id such as owner/name")
+        raise PredictInputError(f"model '{target}' does not exist{missing_hint(path)}; pass a run folder, a saved "
+                                "model folder or a Hub id such as owner/name")
     return LoadedModel(model=model.eval(), class_info=class_info_from_config(model.config), image_size=size,
                        source=source)
+
+
+def looks_like_hub_id(target: str) -> bool:
+    """owner/name, with neither part an existing local folder (runs/nothing is a mistyped path, not a Hub id)."""
+    if target.count("/") != 1 or target.startswith((".", "/", "~")) or target.endswith("/"):
+        return False
+    return not Path(target.split("/")[0]).is_dir()
+
+
+def missing_hint(path: Path) -> str:
+    """' (folder X has: a, b, ...)' for a mistyped path whose parent exists, so the right name is one look away."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        return ""
+    names = sorted(p.name for p in parent.iterdir() if p.is_dir())
+    return f" ({close_matches(path.name, names)} in '{parent}')" if names else ""
 
 
 def list_images(inputs: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -88,12 +110,11 @@ def list_images(inputs: list[str | Path]) -> tuple[list[Path], list[tuple[str, s
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An RGB uint8 array (H, W, 3); a one-line PredictInputError when the file is not a readable image."""
+    """An RGB uint8 array (H, W, 3), decoded as in training; a one-line PredictInputError for an unreadable file."""
     try:
-        with Image.open(path) as im:
-            return np.array(im.convert("RGB"))  # a writable copy
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise PredictInputError(f"cannot read image '{path}' ({type(e).__name__}); pass a PNG/JPEG/... file") from e
+        return load_rgb(path)
+    except DataError as e:
+        raise PredictInputError(f"{e} (pass a PNG/JPEG/... file)") from e
 
 
 def model_probs(model: torch.nn.Module, x: torch.Tensor, tta: bool = False, precision: str = "fp32") -> torch.Tensor:
@@ -178,30 +199,46 @@ def predict_files(loaded: LoadedModel, inputs: list[str | Path], out_dir: str | 
     fixed = window or input_size
     if fixed is not None:  # a size the model can't take fails once, before any image is read
         check_input_size(model, torch.zeros(1, 3, *fixed, device=device))
+    out = Path(out_dir)
+    for folder in (out, out / "masks", out / "overlays"):
+        if folder.exists() and not folder.is_dir():
+            raise PredictInputError(f"output path '{folder}' is a file; pass a folder as --out")
     images, failures = list_images(inputs)
     report = PredictReport(failures=failures)
-    out = Path(out_dir)
+    created = [f for f in (out, out / "masks", out / "overlays") if not f.exists()]
+    used: set[str] = set()
+    with tqdm(images, desc="predict", unit="img", disable=not progress) as bar:
+        for path in bar:
+            _predict_one(loaded, model, path, out, used, report, input_size, tta, window, overlap, precision, device,
+                         scale)
+    if not report.written:  # every input failed: leave no empty folders behind
+        for folder in reversed(created):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+    return report
+
+
+def _predict_one(loaded: LoadedModel, model: torch.nn.Module, path: Path, out: Path, used: set[str],
+                 report: PredictReport, input_size, tta, window, overlap, precision, device, scale) -> None:
+    """Predict one image into out/masks and out/overlays; a failure is added to the report, never raised."""
+    name = f"{path.stem.strip('.') or 'image'}.png"  # '..png' has the stem '.'
+    if name in used:
+        report.failures.append((str(path), f"another input already wrote '{name}'; give the images distinct names"))
+        return
+    try:
+        image = read_image(path)
+        probs = predict_probs(model, image, input_size, tta, window, overlap, precision, device, scale)
+    except (PredictInputError, InputSizeError) as e:
+        report.failures.append((str(path), str(e)))
+        return
+    except RuntimeError as e:  # e.g. a native size the model can't take, or out of memory: list it, go on
+        report.failures.append((str(path), one_line(e)))
+        return
+    used.add(name)
+    mask = probs.argmax(0).to(torch.uint8).cpu().numpy()
     (out / "masks").mkdir(parents=True, exist_ok=True)
     (out / "overlays").mkdir(parents=True, exist_ok=True)
-    used: set[str] = set()
-    for path in tqdm(images, desc="predict", unit="img", disable=not progress):
-        name = f"{path.stem}.png"
-        if name in used:
-            report.failures.append((str(path), f"another input already wrote '{name}'; give the images distinct names"))
-            continue
-        try:
-            image = read_image(path)
-            probs = predict_probs(model, image, input_size, tta, window, overlap, precision, device, scale)
-        except (PredictInputError, InputSizeError) as e:
-            report.failures.append((str(path), str(e)))
-            continue
-        except RuntimeError as e:  # e.g. a native size the model can't take, or out of memory: list it, go on
-            report.failures.append((str(path), " ".join(str(e).split()) or type(e).__name__))
-            continue
-        used.add(name)
-        mask = probs.argmax(0).to(torch.uint8).cpu().numpy()
-        Image.fromarray(mask).save(out / "masks" / name)
-        overlay_with_legend(image, mask, loaded.class_info).save(out / "overlays" / name)
-        report.written.append({"image": str(path), "mask": str(out / "masks" / name),
-                               "overlay": str(out / "overlays" / name), "size": list(image.shape[:2])})
-    return report
+    Image.fromarray(mask).save(out / "masks" / name, format="PNG")
+    overlay_with_legend(image, mask, loaded.class_info).save(out / "overlays" / name, format="PNG")
+    report.written.append({"image": str(path), "mask": str(out / "masks" / name),
+                           "overlay": str(out / "overlays" / name), "size": list(image.shape[:2])})

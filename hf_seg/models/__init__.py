@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSemanticSegmentation, PreTrainedConfig, PreTrainedModel, SegformerConfig
 
 from hf_seg.labels import ClassInfo
@@ -45,6 +46,11 @@ def load_model(path_or_hub_id: str | Path) -> PreTrainedModel:
         raise WeightsNotFoundError(
             f"model '{path_or_hub_id}' could not be loaded ({one_line(e)}); pass a folder written by save_pretrained "
             "or a Hub model id (online)"
+        ) from e
+    except (SafetensorError, ValueError, KeyError, RuntimeError) as e:  # damaged weights or config
+        raise WeightsNotFoundError(
+            f"model '{path_or_hub_id}' is damaged: its weights or config cannot be read ({type(e).__name__}: "
+            f"{one_line(e)[:200]}); restore the folder (or retrain), or pass another model"
         ) from e
 
 

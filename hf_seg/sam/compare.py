@@ -10,10 +10,12 @@ from typing import Optional
 
 import matplotlib
 import numpy as np
+from PIL import Image
 import torch
 from matplotlib.patches import Patch
 
 from hf_seg.data import make_transform
+from hf_seg.data.images import load_rgb
 from hf_seg.engine.evaluation import predict_logits
 from hf_seg.engine.runtime import autocast, check_precision
 from hf_seg.errors import HfSegError
@@ -133,7 +135,7 @@ def compare_images(trained: torch.nn.Module, transform, sam_model, sam_processor
     low = settings.figure_images // 2
     count = len(rows) if settings.max_images is None else min(len(rows), settings.max_images)
 
-    def predict(row: dict, label: np.ndarray, prompts: list) -> tuple[dict, dict]:
+    def predict(row: dict, rgb: np.ndarray, label: np.ndarray, prompts: list) -> tuple[dict, dict]:
         """Both label maps of one image, and the wall seconds each method took."""
         preds, took = {}, {}
         with autocast(device, settings.precision):
@@ -143,7 +145,7 @@ def compare_images(trained: torch.nn.Module, transform, sam_model, sam_processor
             preds["trained"] = logits.argmax(1)[0].cpu().numpy()
             took["trained"] = time.perf_counter() - start
             start = time.perf_counter()
-            preds["sam"] = sam_segment(sam_model, sam_processor, row["image"], prompts, settings.prompt, unclaimed=k,
+            preds["sam"] = sam_segment(sam_model, sam_processor, Image.fromarray(rgb), prompts, settings.prompt, unclaimed=k,
                                        prompt_batch=settings.prompt_batch).numpy()
             took["sam"] = time.perf_counter() - start
         return preds, took
@@ -151,10 +153,11 @@ def compare_images(trained: torch.nn.Module, transform, sam_model, sam_processor
     for i in range(count):
         row = rows[i]
         label = np.asarray(row["mask"], dtype=np.uint8)
+        rgb = load_rgb(row["image"])
         prompts = extract_prompts(label, class_info, settings.min_area, settings.num_points, settings.negative_point)
         if i == 0:
-            predict(row, label, prompts)  # warm-up: one-time initialisation is not time per image
-        preds, took = predict(row, label, prompts)
+            predict(row, rgb, label, prompts)  # warm-up: one-time initialisation is not time per image
+        preds, took = predict(row, rgb, label, prompts)
         for m in METHODS:
             seconds[m].append(took[m])
         record = {"id": row["id"], "prompts": len(prompts)}
@@ -167,7 +170,7 @@ def compare_images(trained: torch.nn.Module, transform, sam_model, sam_processor
         labelled = label != class_info.ignore_index
         record["disagreement"] = float((preds["trained"] != preds["sam"])[labelled].mean()) if labelled.any() else 0.0
         per_image.append(record)
-        _keep_extremes(kept, {**record, "image": np.asarray(row["image"].convert("RGB")), "label": label, **preds},
+        _keep_extremes(kept, {**record, "image": rgb, "label": label, **preds},
                        low, settings.figure_images - low)
     methods = {}
     for m in METHODS:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from hf_seg.errors import HfSegError
-from hf_seg.recipe import RecipeError, apply_overrides, flatten, read_json_file, recipe_from_dict, recipe_to_dict
+from hf_seg.engine.checks import check_recipe
+from hf_seg.recipe import RecipeError, apply_overrides, read_json_file, recipe_changes, recipe_from_dict, recipe_to_dict
 from hf_seg.runs import read_json, write_json
 
 STUDY_KEYS = ("name", "description", "base_recipe", "output_dir", "profile", "seeds", "groups", "efficiency",
@@ -171,14 +172,26 @@ def write_plan(study: Study, runs: list[PlannedRun]) -> None:
         write_json(recipes / f"{r.run_id}.json", r.recipe)
 
 
+def check_plan(study: Study, runs: list[PlannedRun]) -> None:
+    """Check every run's whole recipe (augmentations, loss, model, input size) before the first run starts.
+
+    Each distinct model setup is built once, so this takes seconds even for a large study.
+    """
+    checked: set = set()
+    for run in runs:
+        try:
+            check_recipe(recipe_from_dict(run.recipe), checked)
+        except HfSegError as e:
+            group, variant = run.members[0]
+            raise StudyError(f"{study.file}: groups.{group}.{variant} (run {run.run_id}): {e}") from e
+
+
 def check_same_recipe(run_dir: Path, planned: dict) -> None:
     """Refuse to resume or reuse a run folder that was trained from a different recipe."""
     stored_file = run_dir / "recipe.json"
     if not stored_file.is_file():
         return
-    stored, wanted = read_json(stored_file), recipe_from_dict(planned)
-    flat_old, flat_new = flatten(stored), flatten(recipe_to_dict(wanted))
-    for key in sorted(set(flat_old) | set(flat_new)):
-        if key != "output_dir" and flat_old.get(key) != flat_new.get(key):
-            raise StudyError(f"run folder '{run_dir}' was trained with {key} = {json.dumps(flat_old.get(key))}, the study "
-                             f"now asks for {json.dumps(flat_new.get(key))}; use another --out or delete that run folder")
+    changes = recipe_changes(read_json(stored_file), recipe_to_dict(recipe_from_dict(planned)), ("output_dir",))
+    if changes:
+        raise StudyError(f"run folder '{run_dir}' was trained with another recipe ({'; '.join(changes[:3])}"
+                         f"{'; ...' if len(changes) > 3 else ''}); use another --out or delete that run folder")

@@ -22,7 +22,8 @@ from hf_seg.bench.efficiency import benchmark_model, encoder_flops, environment
 from hf_seg.engine.runtime import MIXED_PRECISION
 from hf_seg.report import make_report
 from hf_seg.runs import RunFolder, write_json
-from hf_seg.study.plan import PlannedRun, Study, StudyError, check_same_recipe, plan_runs, resolve_recipe, write_plan
+from hf_seg.study.plan import (PlannedRun, Study, StudyError, check_plan, check_same_recipe, plan_runs, resolve_recipe,
+                              write_plan)
 
 HF_SEG = [sys.executable, "-m", "hf_seg"]
 """How the runner starts hf_seg's own commands: the installed package, never a path into a repository."""
@@ -94,6 +95,7 @@ class StudyLock:
 def run_study(study: Study, say: Callable[[str], None] = print, report: bool = True) -> list[Path]:
     """Train, test once and benchmark every planned run, skipping finished steps; optionally aggregate and report."""
     runs = plan_runs(study)
+    check_plan(study, runs)  # every variant is fully checked before the first run starts
     study.out_dir.mkdir(parents=True, exist_ok=True)
     lock = StudyLock(study.out_dir)
     try:

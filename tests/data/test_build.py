@@ -1,8 +1,12 @@
 """build_datasets end to end: columns, cuts, provenance, split files that reproduce a split exactly, empty splits."""
 
 import json
+import shutil
+
+import numpy as np
 
 import pytest
+from PIL import Image
 
 from hf_seg.data import DataError, build_datasets, make_transform, read_split, save_split
 from helpers.synthetic import write_toy_dataset
@@ -78,3 +82,17 @@ def test_empty_split_after_splitting_is_an_error(tmp_path):
                      split=SplitConfig(mode="official"))
     with pytest.raises(DataError, match=r"split 'validation' is empty after splitting 3 samples \(official mode\)"):
         build_datasets(cfg)
+
+
+def test_camvid_mask_values_outside_the_classes_get_camvid_advice(tiny_camvid, tmp_path):
+    root = tmp_path / "camvid"
+    shutil.copytree(tiny_camvid, root)
+    mask = root / "trainannot" / "0001TP_00000.png"
+    values = np.asarray(Image.open(mask)).copy()
+    values[0, 0] = 40
+    Image.fromarray(values).save(mask)
+    with pytest.raises(DataError) as caught:
+        build_datasets(DataConfig(source="camvid", root=str(root), split=SplitConfig(mode="official")))
+    message = str(caught.value)
+    assert "0001TP_00000.png" in message and "[40]" in message and "SegNet CamVid mask" in message
+    assert "mask_mapping" not in message  # the camvid source takes no options: never advise one

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from hf_seg.data import DataError, build_datasets
+from hf_seg.data.images import load_rgb
 from helpers.synthetic import COLOURS, write_toy_dataset
 from hf_seg.recipe import DataConfig, SplitConfig
 
@@ -32,7 +33,7 @@ def test_folder_layouts_give_class_id_masks_that_match_the_images(tmp_path, imag
     assert list(dsd) == ["train", "validation", "test"] and info.num_classes == num_classes
     assert sum(len(d) for d in dsd.values()) == 18
     row = dsd["train"].with_format(None)[0]
-    image, mask = np.asarray(row["image"].convert("RGB")).astype(int), np.asarray(row["mask"])
+    image, mask = load_rgb(row["image"]).astype(int), np.asarray(row["mask"])
     assert row["mask"].mode == "L" and mask.dtype == np.uint8
     nearest = np.abs(image[:, :, None, :] - COLOURS[None, None, :num_classes].astype(int)).sum(-1).argmin(-1)
     assert (nearest == mask).mean() > 0.99  # jpg noise aside, the mask is the image's colour classes

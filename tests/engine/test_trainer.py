@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import REPO  # noqa: E402
@@ -79,7 +80,7 @@ def test_existing_folder_and_missing_resume_are_refused(tiny_run, tmp_path, camv
     proc = train(tiny_run, camvid_root, check=False)
     assert proc.returncode == 2 and "already exists" in proc.stderr
     proc = train(tmp_path / "fresh", camvid_root, "--resume", check=False)
-    assert proc.returncode == 2 and "no checkpoint" in proc.stderr
+    assert proc.returncode == 2 and "does not exist; start the run without --resume" in proc.stderr
 
 
 @pytest.mark.parametrize("override, message", [
@@ -125,8 +126,8 @@ def test_same_seed_gives_same_metrics(tmp_path, camvid_root, tiny_run):
     assert a["confusion_matrix"] == b["confusion_matrix"]
 
 
-def test_two_processes_evaluate_exactly_like_one(tiny_run, tmp_path, camvid_root):
-    """Distributed evaluation drops gather padding: 2 processes give the 1-process confusion matrix exactly."""
+def test_two_processes_evaluate_like_one(tiny_run, tmp_path, camvid_root):
+    """Distributed evaluation drops gather padding: 2 processes count the same pixels as 1 process."""
     # accelerate 1.15's `--cpu --num_processes 2` starts ONE process unless an MPI hostfile is given; the torchrun
     # launcher (`--multi_gpu`) starts two, and hf_seg's Accelerator(cpu=True) makes them a gloo MULTI_CPU group.
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
@@ -136,7 +137,10 @@ def test_two_processes_evaluate_exactly_like_one(tiny_run, tmp_path, camvid_root
     proc = run(["scripts/eval.py", str(tiny_run), "--split", "validation"], launcher=launcher)
     assert "2 process(es), MULTI_CPU" in proc.stdout + proc.stderr
     two = json.loads((tiny_run / "validation_metrics.json").read_text())
-    assert one["confusion_matrix"] == two["confusion_matrix"]
+    # every pixel counted once (no gather padding); the per-process batches differ (2 vs 4 images), so the kernels may
+    # differ too and a near-tie pixel may flip: the matrices agree up to 1 pixel in 10,000
+    a, b = np.asarray(one["confusion_matrix"]), np.asarray(two["confusion_matrix"])
+    assert a.sum() == b.sum() and np.abs(a - b).sum() <= 1e-4 * a.sum()
     out = tmp_path / "ddp"
     proc = run(["scripts/train.py", str(RECIPE), "--output-dir", str(out), *tiny_overrides(camvid_root)],
                launcher=launcher)

@@ -21,8 +21,8 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from hf_seg.labels import CAMVID
 from hf_seg.hub.card import HubError
-from hf_seg.hub.upload import _clear_upload_folder, build_upload_folder, check_repo_id, push_run, upload
-from hf_seg.runs import read_json, write_json
+from hf_seg.hub.upload import build_upload_folder, check_repo_id, push_run, upload
+from hf_seg.runs import MARKER, read_json, write_json
 
 from conftest import REPO  # noqa: E402
 RECIPE = REPO / "recipes" / "unet_resnet18_cpu.json"
@@ -83,11 +83,15 @@ def test_trainer_push_fails_offline_with_one_line_after_writing_the_folder(train
 
 def test_upload_folder_holds_safetensors_config_card_and_run_files(trained, upload_dir):
     run_dir = trained[0]
-    assert {p.name for p in upload_dir.iterdir()} == UPLOADED
+    assert {p.name for p in upload_dir.iterdir()} == UPLOADED | {MARKER}  # the marker is never uploaded (below)
     config = read_json(upload_dir / "config.json")
     assert config["model_type"] == "hf_seg_smp" and list(config["id2label"].values()) == list(CAMVID.names)
-    for name in ("recipe.json", "split.json", "val_metrics.json", "test_metrics.json", "efficiency.json"):
+    for name in ("split.json", "val_metrics.json", "test_metrics.json", "efficiency.json"):
         assert read_json(upload_dir / name) == read_json(run_dir / name), name
+    published, local = read_json(upload_dir / "recipe.json"), read_json(run_dir / "recipe.json")
+    assert published["data"]["root"] is None and str(run_dir) not in json.dumps(published)  # no machine paths
+    assert {**published, "data": {**published["data"], "root": local["data"]["root"]},
+            "output_dir": local["output_dir"]} == local
     for path in upload_dir.iterdir():
         assert FAKE_TOKEN.encode() not in path.read_bytes(), path.name
 
@@ -162,7 +166,7 @@ def test_segformer_card_says_transformers(segformer_upload):
     assert card.data.library_name == "transformers" and "segmentation-models-pytorch" not in card.data.tags
     assert "MiT-b0" in card.text and "1/4 of the input size" in " ".join(card.text.split())
     assert "Not evaluated on the test split yet" in card.text and "## Efficiency" not in card.text
-    assert {p.name for p in folder.iterdir()} == UPLOADED - {"test_metrics.json", "efficiency.json"}
+    assert {p.name for p in folder.iterdir()} == UPLOADED - {"test_metrics.json", "efficiency.json"} | {MARKER}
     assert read_json(folder / "config.json")["model_type"] == "segformer"
 
 
@@ -225,7 +229,8 @@ def test_push_sends_the_folder_through_hfapi(trained, tmp_path, monkeypatch):
     assert (c_name, c_repo, u_name, u_repo) == ("create_repo", REPO_ID, "upload_folder", REPO_ID)
     assert c_kw == {"repo_type": "model", "private": True, "exist_ok": True}
     assert u_kw["folder_path"] == str(tmp_path / "upload") and u_kw["repo_type"] == "model"
-    assert set(u_kw["files"]) == UPLOADED and "val mIoU" in u_kw["commit_message"]
+    assert set(u_kw["files"]) - {MARKER} == UPLOADED and u_kw["ignore_patterns"] == [MARKER]
+    assert "val mIoU" in u_kw["commit_message"]
     assert FAKE_TOKEN not in repr(calls)
 
 
@@ -260,14 +265,18 @@ def test_bad_inputs_are_refused_with_the_fix(trained, tmp_path):
     (tmp_path / "half" / "recipe.json").write_text("{}")
     with pytest.raises(HubError, match="'split.json' is missing"):
         build_upload_folder(tmp_path / "half", REPO_ID)
-    mine = tmp_path / "mine"
+    mine = tmp_path / "mine"  # a user's folder that holds only file types an upload folder holds: still not ours
     mine.mkdir()
-    (mine / "notes.txt").write_text("keep me")
-    with pytest.raises(HubError, match="notes.txt"):
-        _clear_upload_folder(mine)
-    assert (mine / "notes.txt").read_text() == "keep me"
-    with pytest.raises(HubError, match="never holds"):
+    for name in ("notes.md", "results.json", "figure.png", "weights.safetensors"):
+        (mine / name).write_text("keep me")
+    with pytest.raises(HubError, match="was not made by hf_seg"):
+        build_upload_folder(trained[0], REPO_ID, folder=mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["figure.png", "notes.md", "results.json", "weights.safetensors"]
+    with pytest.raises(HubError, match="was not made by hf_seg"):
         build_upload_folder(trained[0], REPO_ID, folder=trained[0])  # the run folder itself is not an upload folder
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(HubError, match="is a file"):
+        build_upload_folder(trained[0], REPO_ID, folder=tmp_path / "a_file")
 
 
 def cli(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:

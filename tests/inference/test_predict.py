@@ -14,7 +14,7 @@ from PIL import Image
 from hf_seg.labels import CAMVID, ClassInfo
 from hf_seg.engine.runtime import InputSizeError
 from hf_seg.viz import colorize
-from hf_seg.models import WeightsNotFoundError, build_model
+from hf_seg.models import build_model
 from hf_seg.inference.predict import (LoadedModel, PredictInputError, _starts, list_images, load_trained,
                             predict_files, predict_probs)
 from hf_seg.recipe import ModelConfig
@@ -141,22 +141,32 @@ def test_bad_inputs_are_listed_and_the_rest_processed(tmp_path):
     assert [w["image"] for w in report.written] == [str(good)]
     reasons = dict(report.failures)
     assert set(reasons) == {str(broken), str(empty), str(tmp_path / "missing.jpg")}
-    assert "cannot read image" in reasons[str(broken)] and "folder has no images" in reasons[str(empty)]
+    assert "cannot be decoded" in reasons[str(broken)] and "folder has no images" in reasons[str(empty)]
     assert all("\n" not in r for r in reasons.values())
     assert np.asarray(Image.open(report.written[0]["mask"])).tolist() == np.full((20, 30), 2).tolist()
     images, failures = list_images([tmp_path])
     assert images == [broken, good] and failures == []
+    dots = tmp_path / "..png"  # a name whose stem is '.': written as image.png, the batch goes on
+    Image.fromarray(random_image(20, 30)).save(dots, format="PNG")
+    report = predict_files(loaded, [dots, good], tmp_path / "dots", progress=False)
+    assert [Path(w["mask"]).name for w in report.written] == ["image.png", "good.png"] and not report.failures
+    nothing = predict_files(loaded, [broken], tmp_path / "none", progress=False)
+    assert nothing.failures and not (tmp_path / "none").exists()  # every input failed: no empty folders left
 
 
-def test_unusable_model_and_input_size_are_one_line_errors(tmp_path):
+def test_unusable_model_and_input_size_are_one_line_errors(tmp_path, monkeypatch):
     not_model = tmp_path / "folder"
     not_model.mkdir()
     with pytest.raises(PredictInputError, match="neither a run folder .* nor a saved model folder"):
         load_trained(not_model)
     with pytest.raises(PredictInputError, match="does not exist"):
         load_trained(tmp_path / "nope")
-    with pytest.raises(WeightsNotFoundError, match="could not be loaded"):  # HF_HUB_OFFLINE=1 in tests
-        load_trained("someone/not-on-this-machine")
+    with pytest.raises(PredictInputError, match="not a local folder .* could not be loaded as a Hub id"):
+        load_trained("someone/not-on-this-machine")  # HF_HUB_OFFLINE=1 in tests
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PredictInputError, match="'runs/nothing' does not exist"):  # a mistyped path, not a Hub id
+        load_trained("runs/nothing")
     run = tmp_path / "run"
     run.mkdir()
     (run / "recipe.json").write_text("{}")
@@ -179,7 +189,7 @@ def test_predict_script_on_saved_model(camvid_root, tmp_path):
            "--input-size", "64", "96", "--tta"]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 1, done.stderr
-    assert "wrote 1 masks" in done.stdout and f"{broken}: cannot read image" in done.stderr
+    assert "wrote 1 masks" in done.stdout and f"error: {broken}: image '{broken}' cannot be decoded" in done.stderr
     assert Image.open(tmp_path / "out" / "masks" / image.name).size == (480, 360)
 
 

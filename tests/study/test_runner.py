@@ -81,7 +81,7 @@ def test_a_run_folder_from_another_recipe_is_not_reused(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     write_json(run_dir / "recipe.json", {**run.recipe, "optim": {**run.recipe["optim"], "lr": 0.5}})
-    with pytest.raises(StudyError, match="optim.lr = 0.5, the study now asks for 0.002"):
+    with pytest.raises(StudyError, match="optim.lr: 0.5 -> 0.002"):
         check_same_recipe(run_dir, run.recipe)
     write_json(run_dir / "recipe.json", {**run.recipe, "output_dir": "elsewhere"})
     check_same_recipe(run_dir, run.recipe)  # only where it was written differs: fine
@@ -149,7 +149,7 @@ def test_study_killed_then_resumed_to_a_report(tmp_path, camvid_root):
     assert [r["epoch"] for r in read_history(second / "history.jsonl")] == [1, 2, 3]
     assert "--resume" in (out / "logs" / "fpn-s0.log").read_text()
     for run_dir in (first, second):
-        assert [e["split"] for e in read_history(run_dir / "evaluations.jsonl")] == ["test"]  # tested exactly once
+        assert [e["split"] for e in read_history(run_dir / "evaluations.jsonl", required=("split",))] == ["test"]  # tested exactly once
         assert read_json(run_dir / "efficiency.json")["fps"] > 0
 
     results = read_json(out / "analysis" / "results.json")
@@ -185,4 +185,10 @@ def test_dry_run_lists_the_shared_runs(tmp_path):
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "run_study.py"), str(study), "--dry-run"],
                             capture_output=True, text=True, env=_env())
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["a-s0: g1/a, g2/ref", "b-s0: g1/b"]
+    assert result.stdout.splitlines() == ["a-s0: g1/a, g2/ref", "b-s0: g1/b", "all 2 run recipes checked "
+                                          "(augmentations, loss, model, input size); nothing was trained"]
+    assert not (tmp_path / "out").exists()
+    broken = write_study(tmp_path, groups={"g1": {"a": {}, "b": {"model.arch": "fpnn"}}})
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "run_study.py"), str(broken), "--dry-run"],
+                            capture_output=True, text=True, env=_env())
+    assert result.returncode == 2 and "groups.g1.b (run b-s0): model.arch = 'fpnn' is unknown" in result.stderr
