@@ -19,6 +19,8 @@ def main() -> None:
     parser.add_argument("--fp32", action="store_true", help="time fp32 instead of bf16 autocast")
     parser.add_argument("--arch", action="append", help="only these architectures (repeatable; default: all)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice); 1 is steadier under load")
+    parser.add_argument("--format", dest="formats", action="append", choices=["nchw", "channels_last"],
+                        help="memory formats to time (repeatable; default: both, with the speed-up)")
     args = parser.parse_args()
 
     def go() -> None:
@@ -35,6 +37,7 @@ def main() -> None:
         size = tuple(args.image_size)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()}", flush=True)
         rows = benchmark_models(configs, CAMVID, args.batch_size, size, args.rounds, bf16=not args.fp32,
+                                formats=tuple(args.formats or ("nchw", "channels_last")),
                                 progress=lambda line: print(line, flush=True))
         print(f"load average after: {os.getloadavg()}")
         print(format_table(rows, args.batch_size, size, bf16=not args.fp32))

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from hf_seg.data import declared_classes
-from hf_seg.engine.runtime import PRECISIONS, check_input_size, check_precision, forward
+from hf_seg.engine.runtime import PRECISIONS, channels_last, check_input_size, check_precision, forward
 from hf_seg.errors import HfSegError
 from hf_seg.inference.predict import load_trained
 from hf_seg.models import SEGFORMER_VARIANTS, build_model
@@ -141,12 +141,15 @@ def _sync(device: torch.device) -> None:
 
 
 def time_forward(model: torch.nn.Module, batch_size: int, image_size: tuple[int, int], device: torch.device,
-                 precision: str = "fp32", warmup: int = 3, repeats: int = 10) -> dict:
-    """Median and spread of forward-pass wall time on random input, after warm-up, with peak memory."""
+                 precision: str = "fp32", warmup: int = 3, repeats: int = 10, fast: bool = False) -> dict:
+    """Median and spread of forward-pass wall time on random input, after warm-up, with peak memory.
+
+    fast: the input in channels_last (for a model converted with runtime.channels_last).
+    """
     if warmup < 0 or repeats < 1:
         raise ValueError(f"warmup={warmup}, repeats={repeats} are invalid; use warmup >= 0 and repeats >= 1")
     dtype = PRECISIONS[precision]
-    x = torch.randn(batch_size, 3, *image_size, device=device)
+    x = channels_last(torch.randn(batch_size, 3, *image_size, device=device), fast)
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
     times = []
     before, _ = _memory_mb(device, peak=False)
@@ -182,8 +185,11 @@ def device_name(device: torch.device) -> str:
 
 def benchmark_model(model: torch.nn.Module, image_size: tuple[int, int], device: str | torch.device = "cpu",
                     precisions: tuple[str, ...] = ("fp32",), batch_sizes: tuple[int, ...] = (1, 8),
-                    warmup: int = 3, repeats: int = 10, threads: Optional[int] = None) -> dict:
-    """Parameters, MACs/FLOPs at batch 1, and speed/memory per precision and batch size, as one JSON-able dict."""
+                    warmup: int = 3, repeats: int = 10, threads: Optional[int] = None, fast: bool = True) -> dict:
+    """Parameters, MACs/FLOPs at batch 1, and speed/memory per precision and batch size, as one JSON-able dict.
+
+    fast: time the model in channels_last memory format, as hf_seg trains and predicts by default.
+    """
     device = torch.device(device)
     for p in precisions:
         check_precision(p, device)
@@ -193,19 +199,19 @@ def benchmark_model(model: torch.nn.Module, image_size: tuple[int, int], device:
         bad = next((v for v in values if not isinstance(v, int) or v < least), None)
         if bad is not None:
             raise HfSegError(f"benchmark {option} {bad} is invalid; use {least} or more")
-    model = model.to(device).eval()
+    model = channels_last(model.to(device).eval(), fast)
     h, w = (int(s) for s in image_size)
     with pinned_threads(threads if device.type == "cpu" else None) as n_threads:
-        probe = torch.randn(1, 3, h, w, device=device)
+        probe = channels_last(torch.randn(1, 3, h, w, device=device), fast)
         check_input_size(model, probe)
         flops = count_flops(model, probe)
-        speed = {p: [time_forward(model, b, (h, w), device, p, warmup, repeats) for b in batch_sizes]
+        speed = {p: [time_forward(model, b, (h, w), device, p, warmup, repeats, fast) for b in batch_sizes]
                  for p in precisions}
     return {"image_size": [h, w], "params": count_params(model),
             "macs_per_image": flops.macs, "flops_per_image": flops.flops,
             "flops_method": flops.method, "flops_note": flops.note,
             "device": str(device), "device_name": device_name(device),
-            "threads": n_threads if device.type == "cpu" else None, "speed": speed}
+            "threads": n_threads if device.type == "cpu" else None, "channels_last": fast, "speed": speed}
 
 
 def environment() -> dict:
@@ -250,14 +256,15 @@ def load_benchmark_target(target: str, image_size: Optional[tuple[int, int]] = N
 
 def benchmark_targets(targets: list[str], image_size: Optional[tuple[int, int]] = None, device: str = "cpu",
                       precisions: tuple[str, ...] = ("fp32",), batch_sizes: tuple[int, ...] = (1, 8),
-                      warmup: int = 3, repeats: int = 10, threads: Optional[int] = None) -> dict:
+                      warmup: int = 3, repeats: int = 10, threads: Optional[int] = None, fast: bool = True) -> dict:
     """Benchmark every target (all are loaded first, so a bad one fails before any timing); JSON-able report."""
     loaded = [load_benchmark_target(t, image_size) for t in targets]
     results = []
     for item in tqdm(loaded, desc="benchmark", unit="model"):
         model = item.pop("model")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        result = benchmark_model(model, item["image_size"], device, precisions, batch_sizes, warmup, repeats, threads)
+        result = benchmark_model(model, item["image_size"], device, precisions, batch_sizes, warmup, repeats, threads,
+                                 fast)
         results.append({**item, **result, "load_average_1min_before": load})
     return {"environment": environment(), "results": results}
 

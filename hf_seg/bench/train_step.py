@@ -1,7 +1,9 @@
-"""Params and train-step time of every architecture at its default encoder, measured in one run for fair ratios.
+"""Params and train-step time of every architecture at its default encoder, in NCHW and channels_last memory
+format, measured in one run for fair ratios.
 
-The models are timed round-robin (one step of each per round): on a shared machine whose load drifts, every
-architecture then sees the same conditions, so the ratios stay fair even when absolute times don't.
+The models are timed round-robin (one step of each model and format per round): on a shared machine whose load
+drifts, every architecture and format then sees the same conditions, so the ratios stay fair even when absolute
+times don't.
 """
 
 from __future__ import annotations
@@ -28,13 +30,19 @@ def default_models() -> list[ModelConfig]:
 
 
 def make_train_step(cfg: ModelConfig, class_info: ClassInfo, batch_size: int, image_size: tuple[int, int],
-                    bf16: bool) -> tuple[Callable[[], float], int]:
-    """A from-scratch model and a function timing one full step on it (forward, CE, backward, AdamW); and its params."""
+                    bf16: bool, channels_last: bool = False) -> tuple[Callable[[], float], int]:
+    """A from-scratch model and a function timing one full step on it (forward, CE, backward, AdamW); and its params.
+
+    channels_last: model and images in torch.channels_last, as the trainer does with train.channels_last.
+    """
     torch.manual_seed(0)
     model = build_model(cfg, class_info).train()
+    images = torch.randn(batch_size, 3, *image_size)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
     loss_fn = build_loss(LossConfig(name="ce"), class_info)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    images = torch.randn(batch_size, 3, *image_size)
     labels = torch.randint(0, class_info.num_classes, (batch_size, *image_size))
 
     def step() -> float:
@@ -49,32 +57,47 @@ def make_train_step(cfg: ModelConfig, class_info: ClassInfo, batch_size: int, im
     return step, sum(p.numel() for p in model.parameters())
 
 
+FORMATS = {"nchw": False, "channels_last": True}
+"""Memory formats compared: name -> channels_last flag."""
+
+
 def benchmark_models(configs: list[ModelConfig], class_info: ClassInfo, batch_size: int = 8,
                      image_size: tuple[int, int] = (256, 256), rounds: int = 3, bf16: bool = True,
+                     formats: tuple[str, ...] = tuple(FORMATS),
                      progress: Callable[[str], None] = lambda line: None) -> list[dict]:
-    """One warm-up step per model (allocation, kernel choice), then `rounds` round-robin rounds of one step each."""
+    """Per model: one warm-up step per format (allocation, kernel choice), then `rounds` round-robin rounds of one step
+    of every model in every format; rows hold the median step time per format."""
     steps, rows = [], []
     for cfg in configs:
-        step, params = make_train_step(cfg, class_info, batch_size, image_size, bf16)
-        warm_up = step()
-        steps.append(step)
-        rows.append({"arch": cfg.arch, "encoder": cfg.encoder, "params_m": params / 1e6, "steps_s": []})
-        progress(f"built {cfg.arch} {cfg.encoder}: {params / 1e6:.1f} M params, warm-up step {warm_up:.2f} s")
+        row = {"arch": cfg.arch, "encoder": cfg.encoder, "steps_s": {f: [] for f in formats}}
+        for fmt in formats:
+            step, params = make_train_step(cfg, class_info, batch_size, image_size, bf16, FORMATS[fmt])
+            warm_up = step()
+            steps.append((step, row, fmt))
+            row["params_m"] = params / 1e6
+            progress(f"built {cfg.arch} {cfg.encoder} ({fmt}): {params / 1e6:.1f} M params, warm-up {warm_up:.2f} s")
+        rows.append(row)
     for i in range(rounds):
-        for step, row in zip(steps, rows):
-            row["steps_s"].append(step())
-        progress(f"round {i + 1}/{rounds}: " + ", ".join(f"{r['arch']} {r['steps_s'][-1]:.2f}" for r in rows))
+        for step, row, fmt in steps:
+            row["steps_s"][fmt].append(step())
+        progress(f"round {i + 1}/{rounds} done")
     for row in rows:
-        row["step_s"] = statistics.median(row["steps_s"])
+        row["step_s"] = {f: statistics.median(v) for f, v in row["steps_s"].items()}
     return rows
 
 
 def format_table(rows: list[dict], batch_size: int, image_size: tuple[int, int], bf16: bool) -> str:
-    """A Markdown table, fastest first; the minimum is shown too because other jobs' load only ever adds time."""
+    """A Markdown table, fastest first: median step per memory format and the channels_last speed-up (>1 = faster)."""
     precision = "bf16 autocast" if bf16 else "fp32"
-    setting = f"{precision}, batch {batch_size}, {image_size[0]}x{image_size[1]}"
-    lines = [f"| arch | encoder | params | train step median ({setting}) | min |", "|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: r["step_s"]):
-        lines.append(f"| {r['arch']} | {r['encoder']} | {r['params_m']:.1f} M | {r['step_s']:.2f} s "
-                     f"| {min(r['steps_s']):.2f} s |")
+    formats = list(rows[0]["step_s"])
+    head = ["arch", "encoder", "params"] + [f"{f} step" for f in formats]
+    if len(formats) == 2:
+        head.append("channels_last speed-up")
+    lines = [f"Median train step ({precision}, batch {batch_size}, {image_size[0]}x{image_size[1]}):", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in sorted(rows, key=lambda r: min(r["step_s"].values())):
+        cells = [r["arch"], str(r["encoder"]), f"{r['params_m']:.1f} M"] + [f"{r['step_s'][f]:.2f} s" for f in formats]
+        if len(formats) == 2:
+            cells.append(f"{r['step_s'][formats[0]] / r['step_s'][formats[1]]:.2f}x")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=10, help="timed forward passes (median and IQR reported)")
     parser.add_argument("--threads", type=int, help="CPU threads to pin (default: torch's current count)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--no-channels-last", dest="fast", action="store_false",
+                        help="time the models in NCHW memory format (default: channels_last, as hf_seg runs them)")
     parser.add_argument("--json", type=Path, help="write the full report here")
 
 
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     report = benchmark_targets(args.targets, tuple(args.image_size) if args.image_size else None, device,
                                tuple(args.precision), tuple(args.batch_sizes), args.warmup, args.repeats,
-                               args.threads)
+                               args.threads, args.fast)
     print(format_table(report))
     for r in report["results"]:
         print(f"{r['model_name']}: FLOPs by {r['flops_method']} ({r['flops_note']})")

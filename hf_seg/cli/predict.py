@@ -29,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap", type=float, default=0.5, help="window overlap fraction (default 0.5)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="with --window: rescale the image first so objects look as in training (default 1.0)")
+    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass with --window (default 8)")
+    parser.add_argument("--blend", default="mean", choices=["mean", "gaussian"],
+                        help="with --window: combine overlapping windows by a plain mean or weighted towards each "
+                             "window's centre (default mean)")
+    parser.add_argument("--no-channels-last", dest="fast", action="store_false",
+                        help="keep the model in NCHW memory format (channels_last is faster for convolutions)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
 
@@ -46,7 +52,8 @@ def run(args: argparse.Namespace) -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     report = predict_files(loaded, args.images, args.out, input_size=None if args.window else size,
                            tta=args.tta, window=size if args.window else None, overlap=args.overlap,
-                           precision=args.precision, device=device, scale=args.scale)
+                           precision=args.precision, device=device, scale=args.scale, batch_size=args.batch_size,
+                           blend=args.blend, fast=args.fast)
     print(f"wrote {len(report.written)} masks to {args.out / 'masks'} and overlays to {args.out / 'overlays'}")
     if report.failures:
         print(f"{len(report.failures)} input(s) failed (one `error:` line each)")

@@ -8,9 +8,12 @@ resizes and normalises the image and keeps the original-resolution mask.
 
 from __future__ import annotations
 
+import multiprocessing
+import random
 import warnings
+import zlib
 from functools import partial
-from typing import Callable
+from typing import Callable, Optional
 
 import albumentations as A
 import cv2
@@ -19,7 +22,7 @@ import torch
 
 from hf_seg.labels import ClassInfo
 from hf_seg.data.errors import DataError
-from hf_seg.data.images import load_rgb
+from hf_seg.data.images import DecodedCache, load_rgb
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -96,20 +99,26 @@ def _parse(entry, i: int) -> tuple[str, dict]:
 
 
 def make_transform(strategies: list, image_size: list[int], class_info: ClassInfo, train: bool,
-                   seed: int | None = None) -> Callable[[dict], dict]:
+                   seed: int | None = None, epoch: Optional["SharedEpoch"] = None,
+                   cache_mb: int = 0) -> Callable[[dict], dict]:
     """A Dataset.set_transform function: batch {"image", "mask", ...} -> {"pixel_values", "labels"} (lists of tensors).
 
     train: image and mask augmented jointly, both at image_size. Eval (train=False): the image is resized and
     normalised, the mask is returned untouched at its original resolution (metrics are computed there).
+    epoch: a SharedEpoch the trainer sets before each epoch. With it, every sample's
+    augmentation is drawn from (seed, epoch, sample id) alone, so it is the same in any worker process, with any
+    number of workers, and after a resume; persistent workers see the new epoch without being re-forked.
+    Without it, draws follow one stream seeded by `seed`. cache_mb: keep up to this many MB of decoded images in
+    memory (data.cache_images_mb), so later epochs skip decoding.
     """
     if len(image_size) != 2 or min(image_size) < 1:
         raise DataError(f"data.image_size = {image_size} must be [height, width]")
     if train:
         augment = build_augmentation(strategies, list(image_size), class_info.ignore_index, seed)
-        return partial(_train_batch, augment=augment)
+        return partial(_train_batch, augment=augment, seed=seed or 0, epoch=epoch, decode=DecodedCache(cache_mb).load)
     if strategies:
         raise DataError(f"evaluation takes no augmentation, got {strategies}; pass [] with train=False")
-    return partial(_eval_batch, resize=A.Compose([A.Resize(*image_size)]))
+    return partial(_eval_batch, resize=A.Compose([A.Resize(*image_size)]), decode=DecodedCache(cache_mb).load)
 
 
 def to_pixel_values(image: np.ndarray) -> torch.Tensor:
@@ -117,15 +126,47 @@ def to_pixel_values(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.stack([np.take(_NORMALISED[c], image[..., c]) for c in range(3)]))
 
 
-def _train_batch(batch: dict, augment: A.Compose) -> dict:
+class SharedEpoch:
+    """The current epoch in shared memory: set in the training process, read by persistent DataLoader workers.
+
+    Copies (datasets deep-copies a dataset with its transform in with_format) share the one counter.
+    """
+
+    def __init__(self, value: int = 0) -> None:
+        self._shared = multiprocessing.Value("i", value, lock=False)
+
+    @property
+    def value(self) -> int:
+        return self._shared.value
+
+    @value.setter
+    def value(self, epoch: int) -> None:
+        self._shared.value = epoch
+
+    def __deepcopy__(self, memo: dict) -> "SharedEpoch":
+        return self
+
+
+def sample_seed(seed: int, epoch: int, sample_id: str) -> int:
+    """A stable 32-bit seed for one sample in one epoch (the same in every process, unlike Python's hash)."""
+    return zlib.crc32(f"{seed}:{epoch}:{sample_id}".encode())
+
+
+def _train_batch(batch: dict, augment: A.Compose, seed: int, epoch: Optional["SharedEpoch"],
+                 decode: Callable[[dict], np.ndarray] = load_rgb) -> dict:
     pixel_values, labels = [], []
-    for image, mask in zip(batch["image"], batch["mask"]):
-        out = augment(image=load_rgb(image), mask=np.asarray(mask))
+    for image, mask, sample_id in zip(batch["image"], batch["mask"], batch.get("id", [None] * len(batch["image"]))):
+        if epoch is not None:
+            if sample_id is None:
+                raise DataError("per-sample augmentation seeds need the dataset's 'id' column")
+            s = sample_seed(seed, epoch.value, sample_id)
+            augment.set_random_state(np.random.default_rng(s), random.Random(s))
+        out = augment(image=decode(image), mask=np.asarray(mask))
         pixel_values.append(to_pixel_values(out["image"]))
         labels.append(torch.from_numpy(out["mask"].astype(np.int64)))
     return {"pixel_values": pixel_values, "labels": labels}
 
 
-def _eval_batch(batch: dict, resize: A.Compose) -> dict:
-    return {"pixel_values": [to_pixel_values(resize(image=load_rgb(im))["image"]) for im in batch["image"]],
+def _eval_batch(batch: dict, resize: A.Compose, decode: Callable[[dict], np.ndarray] = load_rgb) -> dict:
+    return {"pixel_values": [to_pixel_values(resize(image=decode(im))["image"]) for im in batch["image"]],
             "labels": [torch.from_numpy(np.asarray(m).astype(np.int64)) for m in batch["mask"]]}

@@ -24,7 +24,7 @@ from hf_seg.labels import ClassInfo
 from hf_seg.metrics import ConfusionMatrix, metrics_from_confusion
 from hf_seg.metrics.failure import per_image_miou, rank_images
 from hf_seg.runs import RunFolder, RunFolderError, checkpoint_id, split_fingerprint
-from hf_seg.engine.runtime import make_accelerator
+from hf_seg.engine.runtime import channels_last, data_workers, make_accelerator
 
 EXAMPLES = 3
 """Best and worst test images (by per-image mIoU) whose raw pixels the predictions file keeps for the report."""
@@ -38,12 +38,34 @@ def predict_logits(model: torch.nn.Module, pixel_values: torch.Tensor, size: tup
     return logits
 
 
+def batch_confusion(preds: torch.Tensor, labels: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
+    """Per-image confusion matrices (B, K, K) computed where the tensors live (one bincount on the accelerator).
+
+    Only these small matrices leave the device, not full-resolution maps. Ignored pixels are skipped; any other label
+    value outside the classes raises, as in ConfusionMatrix.
+    """
+    labels = labels.long()
+    valid = labels != ignore_index
+    bad = valid & ((labels < 0) | (labels >= num_classes))
+    if bool(bad.any()):
+        values = sorted({int(v) for v in labels[bad].unique()[:10]})
+        raise ValueError(f"label value(s) {values} out of range: classes are 0..{num_classes - 1} and "
+                         f"ignore_index={ignore_index}; remap them to a class or to {ignore_index}")
+    image = torch.arange(len(labels), device=labels.device).view(-1, *([1] * (labels.dim() - 1)))
+    index = (image * num_classes + labels) * num_classes + preds.long()
+    counts = torch.bincount(index[valid], minlength=len(labels) * num_classes * num_classes)
+    return counts.view(len(labels), num_classes, num_classes)
+
+
 @torch.no_grad()
 def evaluate(model, loader, accelerator: Accelerator, class_info: ClassInfo, loss_fn=None, desc: str = "eval",
-             on_batch: Optional[Callable[[np.ndarray, np.ndarray], None]] = None) -> dict:
+             on_batch: Optional[Callable[[np.ndarray, np.ndarray], None]] = None,
+             memory_channels_last: bool = False) -> dict:
     """mean_iou-style metrics (plus Dice, confusion matrix and mean loss) over every sample of `loader`, once each.
 
-    on_batch(preds, labels), when given, sees every gathered batch as uint8 numpy maps (N, H, W) on the main process.
+    on_batch(preds, labels), when given, sees every gathered batch as uint8 numpy maps (N, H, W) on the main process;
+    give it on every process (the maps are gathered collectively), it is called on the main one only.
+    memory_channels_last: feed the images in channels_last (for a model converted with runtime.channels_last).
     """
     model.eval()
     cm = ConfusionMatrix(class_info.num_classes, class_info.ignore_index)
@@ -51,21 +73,28 @@ def evaluate(model, loader, accelerator: Accelerator, class_info: ClassInfo, los
     for batch in tqdm(loader, desc=desc, disable=not accelerator.is_local_main_process, leave=False):
         labels = batch["labels"]
         with accelerator.autocast():
-            logits = predict_logits(model, batch["pixel_values"], tuple(labels.shape[-2:]))
+            logits = predict_logits(model, channels_last(batch["pixel_values"], memory_channels_last),
+                                    tuple(labels.shape[-2:]))
         if loss_fn is not None:
             loss_sum += float(loss_fn(logits.float(), labels)) * len(labels)
             loss_n += len(labels)
-        preds = logits.argmax(1).to(torch.uint8)
-        preds, labels = accelerator.gather_for_metrics((preds, labels))
-        cm.update(preds, labels)
-        if on_batch is not None and accelerator.is_main_process:
-            on_batch(preds.cpu().numpy(), labels.cpu().numpy().astype(np.uint8))
+        preds = logits.argmax(1)
+        counts = batch_confusion(preds, labels, class_info.num_classes, class_info.ignore_index)
+        cm.matrix += accelerator.gather_for_metrics(counts).sum(0).cpu().numpy()  # padding samples dropped
+        if on_batch is not None:  # full maps travel only when someone keeps them (the predictions file)
+            preds, labels = accelerator.gather_for_metrics((preds.to(torch.uint8), labels))
+            if accelerator.is_main_process:
+                on_batch(preds.cpu().numpy(), labels.cpu().numpy().astype(np.uint8))
     metrics = metrics_from_confusion(cm.matrix, list(class_info.names))
     if loss_fn is not None:
         totals = accelerator.reduce(torch.tensor([loss_sum, float(loss_n)]), reduction="sum")
         metrics["loss"] = float(totals[0] / max(totals[1], 1.0))
     model.train()
     return metrics
+
+
+def _ignore_maps(preds: np.ndarray, labels: np.ndarray) -> None:
+    """on_batch of the processes that do not write the predictions file (they still take part in the gather)."""
 
 
 class PredictionWriter:
@@ -134,14 +163,15 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
     ids = list(ds.with_format(None)["id"])
     accelerator = make_accelerator(recipe.train.mixed_precision)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size or recipe.train.eval_batch_size,
-                                         num_workers=recipe.data.num_workers)
-    model, loader = accelerator.prepare(run.load_best(), loader)
+                                         num_workers=data_workers(recipe.data.num_workers, accelerator.device))
+    fast = recipe.train.channels_last
+    model, loader = accelerator.prepare(channels_last(run.load_best(), fast), loader)
     main = accelerator.is_main_process
     writer = PredictionWriter(run.predictions_file(split), class_info) if main else None
     start = time.perf_counter()
     try:
         metrics = evaluate(model, loader, accelerator, class_info, desc=f"{split}",
-                           on_batch=writer.add if writer else None)
+                           on_batch=writer.add if writer else _ignore_maps, memory_channels_last=fast)
     except BaseException:
         if writer:
             writer.abort()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -16,10 +17,11 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from hf_seg.data import audit_split, build_datasets, class_weights, make_transform, save_split
+from hf_seg.data.augment import SharedEpoch
 from hf_seg.data.class_stats import frequencies
 from hf_seg.engine.checks import check_model_input, check_settings
 from hf_seg.engine.evaluation import evaluate, format_summary
-from hf_seg.engine.runtime import make_accelerator as runtime_accelerator
+from hf_seg.engine.runtime import channels_last, data_workers, make_accelerator as runtime_accelerator
 from hf_seg.errors import HfSegError, one_line
 from hf_seg.hub import push_run
 from hf_seg.losses import build_loss
@@ -63,29 +65,42 @@ def make_accelerator(recipe: Recipe, out: Path) -> Accelerator:
 
 
 def _one_thread_worker(worker_id: int) -> None:
-    """Data workers use one torch thread each: compute threads belong to the training process."""
+    """Data workers use one torch thread each and the lowest CPU priority: compute threads belong to the training
+    process, and workers only take the cycles it leaves idle."""
     torch.set_num_threads(1)
+    if not torch.cuda.is_available():  # on a CPU the model's threads come first
+        os.nice(19)
 
 
-def make_loaders(recipe: Recipe, dsd, class_info):
-    """Train and validation loaders; the train transform is set per epoch by `set_epoch_transform`."""
+@dataclass
+class Loaders:
+    """The train and validation loaders, and the shared epoch counter the train transform reads its seeds from."""
+
+    train: torch.utils.data.DataLoader
+    validation: torch.utils.data.DataLoader
+    epoch: SharedEpoch
+
+
+def make_loaders(recipe: Recipe, dsd, class_info, device: torch.device | str = "cpu") -> Loaders:
+    """Train and validation loaders with persistent workers; call `loaders.epoch.value = e` before epoch e.
+
+    Augmentations are seeded per sample from (seed, epoch, id), so the workers live for the whole run (no re-fork
+    per epoch) and an epoch's batches do not depend on the number of workers or on earlier epochs.
+    """
     train_ds, val_ds = dsd["train"], dsd["validation"]
-    val_ds.set_transform(make_transform([], recipe.data.image_size, class_info, train=False))
-    workers = recipe.data.num_workers
-    # Train workers are not persistent: they are re-forked each epoch with seeds drawn from that epoch's seed, which
-    # makes every epoch reproducible on its own (a resumed run continues exactly where the killed one was).
+    epoch = SharedEpoch()
+    cache = recipe.data.cache_images_mb
+    train_ds.set_transform(make_transform(recipe.data.augment, recipe.data.image_size, class_info, train=True,
+                                          seed=recipe.train.seed, epoch=epoch, cache_mb=cache))
+    val_ds.set_transform(make_transform([], recipe.data.image_size, class_info, train=False, cache_mb=cache))
+    workers = data_workers(recipe.data.num_workers, device)
     train_loader = torch.utils.data.DataLoader(train_ds, batch_size=recipe.train.batch_size, shuffle=True,
                                                drop_last=len(train_ds) > recipe.train.batch_size,
-                                               num_workers=workers, worker_init_fn=_one_thread_worker)
+                                               num_workers=workers, persistent_workers=workers > 0,
+                                               worker_init_fn=_one_thread_worker)
     val_loader = torch.utils.data.DataLoader(val_ds, batch_size=recipe.train.eval_batch_size, num_workers=workers,
                                              persistent_workers=workers > 0, worker_init_fn=_one_thread_worker)
-    return train_loader, val_loader
-
-
-def set_epoch_transform(recipe: Recipe, train_ds, class_info, epoch: int) -> None:
-    """Seed the augmentation from (seed, epoch) alone, so an epoch's augmentations never depend on earlier epochs."""
-    train_ds.set_transform(make_transform(recipe.data.augment, recipe.data.image_size, class_info, train=True,
-                                          seed=recipe.train.seed + epoch))
+    return Loaders(train_loader, val_loader, epoch)
 
 
 def check_resume(run: RunFolder, recipe: Recipe) -> None:
@@ -110,7 +125,7 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
     accelerator = make_accelerator(recipe, out)
     main = accelerator.is_main_process
     set_seed(recipe.train.seed, device_specific=True)
-    model = build_model(recipe.model, class_info)
+    model = channels_last(build_model(recipe.model, class_info), recipe.train.channels_last)
     check_model_input(recipe, model)
 
     # Everything that can reject the recipe runs before the run folder is touched: a bad input leaves nothing behind.
@@ -121,7 +136,10 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
     if recipe.data.class_weights:
         freqs = frequencies(np.asarray(stats["splits"]["train"]["class_pixels"]))
         weights = torch.as_tensor(class_weights(freqs, recipe.data.class_weights), dtype=torch.float32)
-    train_loader, val_loader = make_loaders(recipe, dsd, class_info)
+    loaders = make_loaders(recipe, dsd, class_info, accelerator.device)
+    train_loader, val_loader = loaders.train, loaders.validation
+    accelerator.print(f"data workers: {loaders.train.num_workers}"
+                      f"{' (auto: data.num_workers is null)' if recipe.data.num_workers is None else ''}")
     loss_fn = build_loss(recipe.loss, class_info, weights)
 
     opt = recipe.optim
@@ -157,8 +175,8 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
 
     bar = tqdm(total=total_steps, initial=state.global_step, desc=recipe.name, disable=not accelerator.is_local_main_process)
     try:
-        _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, train_loader, val_loader, dsd,
-                class_info, state, total_steps, bar)
+        _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, train_loader, val_loader,
+                loaders.epoch, class_info, state, total_steps, bar)
     finally:
         bar.close()  # before any error line, so the message is never glued to the progress bar
     accelerator.wait_for_everyone()
@@ -168,8 +186,8 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
     return out
 
 
-def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, train_loader, val_loader, dsd, class_info,
-            state: TrainerState, total_steps: int, bar) -> None:
+def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, train_loader, val_loader, epoch_counter,
+            class_info, state: TrainerState, total_steps: int, bar) -> None:
     """The epoch loop: train, validate every eval_every epochs, save best/ and last/, append history."""
     out, main, opt = run.path, accelerator.is_main_process, recipe.optim
     stop = state.global_step >= total_steps
@@ -177,15 +195,17 @@ def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, trai
         if stop:
             break
         set_seed(recipe.train.seed + epoch, device_specific=True)  # each epoch reproducible on its own, so resume = no break
-        set_epoch_transform(recipe, dsd["train"], class_info, epoch)
+        epoch_counter.value = epoch  # the augmentation seeds of this epoch, read by the (persistent) workers
         start = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=accelerator.device)
-        n_batches = 0
+        n_batches, data_seconds = 0, 0.0
+        fetched = time.perf_counter()
         for batch in train_loader:
+            data_seconds += time.perf_counter() - fetched  # time the loop waited for data: the loaders' share
             with accelerator.accumulate(model):
                 with accelerator.autocast():
-                    logits = model(pixel_values=batch["pixel_values"]).logits
+                    logits = model(pixel_values=channels_last(batch["pixel_values"], recipe.train.channels_last)).logits
                 loss = loss_fn(logits.float(), batch["labels"])
                 _check_finite(loss, epoch, state.global_step + 1, scheduler, run)
                 accelerator.backward(loss)
@@ -204,14 +224,17 @@ def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, trai
                 if state.global_step >= total_steps:
                     stop = True
                     break
+            fetched = time.perf_counter()
         _check_finite_weights(model, epoch, state.global_step, scheduler, run)
         train_loss = float(accelerator.reduce(loss_sum, reduction="mean")) / max(n_batches, 1)
         record = {"epoch": epoch, "step": state.global_step, "train_loss": train_loss,
-                  "lr": scheduler.get_last_lr()[0], "train_seconds": time.perf_counter() - start}
+                  "lr": scheduler.get_last_lr()[0], "train_seconds": time.perf_counter() - start,
+                  "data_seconds": data_seconds}
 
         new_best = False
         if epoch % recipe.train.eval_every == 0 or epoch == recipe.train.epochs or stop:
-            metrics = evaluate(model, val_loader, accelerator, class_info, loss_fn, desc=f"val e{epoch}")
+            metrics = evaluate(model, val_loader, accelerator, class_info, loss_fn, desc=f"val e{epoch}",
+                               memory_channels_last=recipe.train.channels_last)
             record.update({"val_loss": metrics["loss"], "val_mean_iou": metrics["mean_iou"],
                            "val_mean_dice": metrics["mean_dice"], "val_overall_accuracy": metrics["overall_accuracy"],
                            "val_per_category_iou": metrics["per_category_iou"]})

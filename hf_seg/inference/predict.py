@@ -17,7 +17,7 @@ from hf_seg.data.augment import to_pixel_values
 from hf_seg.data.errors import DataError
 from hf_seg.data.images import load_rgb
 from hf_seg.data.source import IMAGE_EXTENSIONS
-from hf_seg.engine.runtime import InputSizeError, autocast, check_input_size, check_precision
+from hf_seg.engine.runtime import InputSizeError, autocast, channels_last, check_input_size, check_precision
 from hf_seg.errors import HfSegError, close_matches, one_line
 from hf_seg.labels import ClassInfo
 from hf_seg.models import WeightsNotFoundError, class_info_from_config, load_model
@@ -117,17 +117,21 @@ def read_image(path: Path) -> np.ndarray:
         raise PredictInputError(f"{e} (pass a PNG/JPEG/... file)") from e
 
 
-def model_probs(model: torch.nn.Module, x: torch.Tensor, tta: bool = False, precision: str = "fp32") -> torch.Tensor:
-    """Softmax probabilities (B, K, h, w) at x's size; with tta, averaged with the mirrored image's prediction."""
+def model_probs(model: torch.nn.Module, x: torch.Tensor, tta: bool = False, precision: str = "fp32",
+                fast: bool = False) -> torch.Tensor:
+    """Softmax probabilities (B, K, h, w) at x's size; with tta, averaged with the mirrored image's prediction.
+
+    fast: feed x in channels_last (for a model converted with runtime.channels_last).
+    """
     with torch.inference_mode(), autocast(x.device, precision):
-        probs = model(pixel_values=x).logits.float().softmax(1)
+        probs = model(pixel_values=channels_last(x, fast)).logits.float().softmax(1)
         if tta:
-            flipped = model(pixel_values=x.flip(-1)).logits.float().softmax(1).flip(-1)
+            flipped = model(pixel_values=channels_last(x.flip(-1), fast)).logits.float().softmax(1).flip(-1)
             probs = (probs + flipped) / 2
     return probs
 
 
-def _starts(length: int, window: int, stride: int) -> list[int]:
+def window_starts(length: int, window: int, stride: int) -> list[int]:
     """Window offsets covering [0, length) with the last window flush with the end."""
     starts = list(range(0, max(length - window, 0) + 1, stride))
     if starts[-1] + window < length:
@@ -135,40 +139,68 @@ def _starts(length: int, window: int, stride: int) -> list[int]:
     return starts
 
 
+BLENDS = ("mean", "gaussian")
+"""How overlapping windows are combined: a plain mean, or weighted towards each window's centre."""
+
+
+def window_weights(window: tuple[int, int], blend: str, device: torch.device) -> torch.Tensor:
+    """(1, h, w) weights of one window's pixels: all ones, or a Gaussian with sigma 1/8 of the window per axis.
+
+    Centre pixels see the most context, so their predictions are the most reliable; the Gaussian keeps the seams
+    between windows from showing. Weights never reach 0, so every pixel stays covered.
+    """
+    if blend not in BLENDS:
+        raise ValueError(f"blend '{blend}' is unknown; use one of {', '.join(BLENDS)}")
+    if blend == "mean":
+        return torch.ones(1, *window, device=device)
+    axes = [torch.exp(-0.5 * ((torch.arange(n, device=device) - (n - 1) / 2) / (n / 8)) ** 2) for n in window]
+    return (axes[0][:, None] * axes[1][None, :]).clamp_min(1e-3)[None]
+
+
 def sliding_window_probs(model: torch.nn.Module, x: torch.Tensor, window: tuple[int, int], overlap: float = 0.5,
-                         tta: bool = False, precision: str = "fp32", batch_size: int = 4) -> torch.Tensor:
-    """Probabilities (K, H, W) at x's native resolution from overlapping window tiles, averaged where they overlap."""
+                         tta: bool = False, precision: str = "fp32", batch_size: int = 8, blend: str = "mean",
+                         fast: bool = False) -> torch.Tensor:
+    """Probabilities (K, H, W) at x's native resolution from overlapping window tiles, `batch_size` tiles per forward
+    pass, combined where they overlap by `blend`."""
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap={overlap} is invalid; use a fraction in [0, 1), e.g. 0.5")
+    if batch_size < 1:
+        raise ValueError(f"batch size {batch_size} is invalid; use 1 or more windows per forward pass")
     _, _, height, width = x.shape
     wh, ww = window
     pad_h, pad_w = max(wh - height, 0), max(ww - width, 0)
     x = F.pad(x, (0, pad_w, 0, pad_h))  # zeros = the mean colour after normalisation
     H, W = x.shape[-2:]
-    boxes = [(top, left) for top in _starts(H, wh, max(1, int(wh * (1 - overlap))))
-             for left in _starts(W, ww, max(1, int(ww * (1 - overlap))))]
-    total = count = None
-    for i in range(0, len(boxes), batch_size):
-        chunk = boxes[i:i + batch_size]
-        tiles = torch.cat([x[..., t:t + wh, l:l + ww] for t, l in chunk])
-        probs = model_probs(model, tiles, tta, precision)
-        if total is None:
-            total = torch.zeros(probs.shape[1], H, W, device=x.device)
-            count = torch.zeros(1, H, W, device=x.device)
-        for (t, l), p in zip(chunk, probs):
-            total[:, t:t + wh, l:l + ww] += p
-            count[:, t:t + wh, l:l + ww] += 1
-    return (total / count)[:, :height, :width]
+    boxes = [(top, left) for top in window_starts(H, wh, max(1, int(wh * (1 - overlap))))
+             for left in window_starts(W, ww, max(1, int(ww * (1 - overlap))))]
+    weights = window_weights(window, blend, x.device)
+    total = None
+    with torch.inference_mode():
+        count = torch.zeros(1, H, W, device=x.device)
+        for i in range(0, len(boxes), batch_size):
+            chunk = boxes[i:i + batch_size]
+            tiles = torch.cat([x[..., t:t + wh, l:l + ww] for t, l in chunk])
+            probs = model_probs(model, tiles, tta, precision, fast)
+            if total is None:
+                total = torch.zeros(probs.shape[1], H, W, device=x.device)
+            probs *= weights
+            for (t, l), p in zip(chunk, probs):
+                total[:, t:t + wh, l:l + ww] += p
+                count[:, t:t + wh, l:l + ww] += weights
+        total /= count  # in place: the full-resolution map is the largest allocation, so it exists once
+    return total[:, :height, :width]
 
 
 def predict_probs(model: torch.nn.Module, image: np.ndarray, input_size: Optional[tuple[int, int]] = None,
                   tta: bool = False, window: Optional[tuple[int, int]] = None, overlap: float = 0.5,
-                  precision: str = "fp32", device: str | torch.device = "cpu", scale: float = 1.0) -> torch.Tensor:
+                  precision: str = "fp32", device: str | torch.device = "cpu", scale: float = 1.0,
+                  batch_size: int = 8, blend: str = "mean", fast: bool = False) -> torch.Tensor:
     """Class probabilities (K, H, W) at the image's original size.
 
     Whole-image mode resizes to `input_size` (None = native size) and the probabilities back. Window mode, for images
-    much larger than the training size, tiles the image rescaled by `scale` with `window`-sized crops: pick the scale
-    at which objects look as they did in training (1.0 for a model trained on native-resolution crops).
+    much larger than the training size, tiles the image rescaled by `scale` with `window`-sized crops, `batch_size`
+    at a time: pick the scale at which objects look as they did in training (1.0 for a model trained on
+    native-resolution crops). fast: the model is in channels_last.
     """
     height, width = image.shape[:2]
     if window is not None:
@@ -176,13 +208,14 @@ def predict_probs(model: torch.nn.Module, image: np.ndarray, input_size: Optiona
             raise ValueError(f"scale={scale} is invalid; use a positive factor such as 0.5")
         if scale != 1.0:
             image = A.Resize(max(1, round(height * scale)), max(1, round(width * scale)))(image=image)["image"]
-        probs = sliding_window_probs(model, to_pixel_values(image)[None].to(device), window, overlap, tta, precision)
+        probs = sliding_window_probs(model, to_pixel_values(image)[None].to(device), window, overlap, tta, precision,
+                                     batch_size, blend, fast)
         if probs.shape[-2:] != (height, width):
             probs = F.interpolate(probs[None], size=(height, width), mode="bilinear", align_corners=False)[0]
         return probs
     if input_size is not None and tuple(input_size) != (height, width):
         image = A.Resize(*input_size)(image=image)["image"]  # the same resize as hf_seg's evaluation transform
-    probs = model_probs(model, to_pixel_values(image)[None].to(device), tta, precision)
+    probs = model_probs(model, to_pixel_values(image)[None].to(device), tta, precision, fast)
     if probs.shape[-2:] != (height, width):
         probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=False)
     return probs[0]
@@ -191,14 +224,21 @@ def predict_probs(model: torch.nn.Module, image: np.ndarray, input_size: Optiona
 def predict_files(loaded: LoadedModel, inputs: list[str | Path], out_dir: str | Path,
                   input_size: Optional[tuple[int, int]] = None, tta: bool = False,
                   window: Optional[tuple[int, int]] = None, overlap: float = 0.5, precision: str = "fp32",
-                  device: str = "cpu", progress: bool = True, scale: float = 1.0) -> PredictReport:
-    """Write masks/<stem>.png (class ids) and overlays/<stem>.png per image; failures are listed, not fatal."""
+                  device: str = "cpu", progress: bool = True, scale: float = 1.0, batch_size: int = 8,
+                  blend: str = "mean", fast: bool = True) -> PredictReport:
+    """Write masks/<stem>.png (class ids) and overlays/<stem>.png per image; failures are listed, not fatal.
+
+    fast: run the model in channels_last (NHWC), which is faster for convolutional models.
+    """
     device = torch.device(device)
     check_precision(precision, device)
-    model = loaded.model.to(device).eval()
+    window_weights((1, 1), blend, device)  # an unknown blend fails before any image is read
+    if batch_size < 1:
+        raise PredictInputError(f"batch size {batch_size} is invalid; pass --batch-size 1 or more")
+    model = channels_last(loaded.model.to(device).eval(), fast)
     fixed = window or input_size
     if fixed is not None:  # a size the model can't take fails once, before any image is read
-        check_input_size(model, torch.zeros(1, 3, *fixed, device=device))
+        check_input_size(model, channels_last(torch.zeros(1, 3, *fixed, device=device), fast))
     out = Path(out_dir)
     for folder in (out, out / "masks", out / "overlays"):
         if folder.exists() and not folder.is_dir():
@@ -210,7 +250,7 @@ def predict_files(loaded: LoadedModel, inputs: list[str | Path], out_dir: str | 
     with tqdm(images, desc="predict", unit="img", disable=not progress) as bar:
         for path in bar:
             _predict_one(loaded, model, path, out, used, report, input_size, tta, window, overlap, precision, device,
-                         scale)
+                         scale, batch_size, blend, fast)
     if not report.written:  # every input failed: leave no empty folders behind
         for folder in reversed(created):
             if folder.is_dir() and not any(folder.iterdir()):
@@ -219,7 +259,8 @@ def predict_files(loaded: LoadedModel, inputs: list[str | Path], out_dir: str | 
 
 
 def _predict_one(loaded: LoadedModel, model: torch.nn.Module, path: Path, out: Path, used: set[str],
-                 report: PredictReport, input_size, tta, window, overlap, precision, device, scale) -> None:
+                 report: PredictReport, input_size, tta, window, overlap, precision, device, scale, batch_size,
+                 blend, fast) -> None:
     """Predict one image into out/masks and out/overlays; a failure is added to the report, never raised."""
     name = f"{path.stem.strip('.') or 'image'}.png"  # '..png' has the stem '.'
     if name in used:
@@ -227,7 +268,8 @@ def _predict_one(loaded: LoadedModel, model: torch.nn.Module, path: Path, out: P
         return
     try:
         image = read_image(path)
-        probs = predict_probs(model, image, input_size, tta, window, overlap, precision, device, scale)
+        probs = predict_probs(model, image, input_size, tta, window, overlap, precision, device, scale, batch_size,
+                              blend, fast)
     except (PredictInputError, InputSizeError) as e:
         report.failures.append((str(path), str(e)))
         return

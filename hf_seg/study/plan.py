@@ -191,7 +191,8 @@ def check_same_recipe(run_dir: Path, planned: dict) -> None:
     stored_file = run_dir / "recipe.json"
     if not stored_file.is_file():
         return
-    changes = recipe_changes(read_json(stored_file), recipe_to_dict(recipe_from_dict(planned)), ("output_dir",))
+    stored = recipe_to_dict(recipe_from_dict(read_json(stored_file)))  # keys added since then take their defaults
+    changes = recipe_changes(stored, recipe_to_dict(recipe_from_dict(planned)), ("output_dir",))
     if changes:
         raise StudyError(f"run folder '{run_dir}' was trained with another recipe ({'; '.join(changes[:3])}"
                          f"{'; ...' if len(changes) > 3 else ''}); use another --out or delete that run folder")

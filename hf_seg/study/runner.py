@@ -52,7 +52,8 @@ def measure_efficiency(run_dir: Path, recipe: dict, options: dict) -> dict:
     transformers.utils.logging.disable_progress_bar()  # no weight-loading bars in the study's own output
     model = RunFolder(run_dir).load_best()
     result = benchmark_model(model, size, device=device, precisions=(precision,), batch_sizes=(options["batch_size"],),
-                             warmup=options["warmup"], repeats=options["repeats"], threads=options["threads"])
+                             warmup=options["warmup"], repeats=options["repeats"], threads=options["threads"],
+                             fast=recipe["train"].get("channels_last", True))
     speed = result["speed"][precision][0]
     result.update({"precision": precision, "fps": speed["images_per_s"], "environment": environment(),
                    "encoder_flops": encoder_flops(model, torch.randn(1, 3, *size, device=device))})

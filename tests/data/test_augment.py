@@ -7,6 +7,7 @@ from PIL import Image
 
 from hf_seg.labels import ClassInfo
 from hf_seg.data import STRATEGIES, DataError, make_transform
+from hf_seg.data.augment import SharedEpoch
 from hf_seg.data.augment import IMAGENET_MEAN, IMAGENET_STD
 from helpers.synthetic import COLOURS, toy_pair
 
@@ -82,6 +83,21 @@ def test_same_seed_same_augmentation():
     a = make_transform(strategies, SIZE, INFO, train=True, seed=7)(batch())
     b = make_transform(strategies, SIZE, INFO, train=True, seed=7)(batch())
     assert all(torch.equal(x, y) for x, y in zip(a["pixel_values"], b["pixel_values"]))
+
+
+def test_per_sample_seeds_depend_on_seed_epoch_and_id_only():
+    strategies = ["hflip", "random_resized_crop", "color_jitter"]
+    epoch = SharedEpoch(3)
+    data = {**batch(), "id": ["a"]}
+    first = make_transform(strategies, SIZE, INFO, train=True, seed=7, epoch=epoch)(data)["pixel_values"][0]
+    again = make_transform(strategies, SIZE, INFO, train=True, seed=7, epoch=epoch)
+    again(data)  # drawing other samples first changes nothing: no shared stream
+    assert torch.equal(again(data)["pixel_values"][0], first)
+    epoch.value = 4  # a new epoch (set by the trainer in the main process) draws anew
+    assert not torch.equal(again(data)["pixel_values"][0], first)
+    epoch.value = 3
+    other = again({**batch(), "id": ["b"]})["pixel_values"][0]
+    assert not torch.equal(other, first) and torch.equal(again(data)["pixel_values"][0], first)
 
 
 @pytest.mark.parametrize("strategies, message", [

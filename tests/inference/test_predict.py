@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from hf_seg.labels import CAMVID, ClassInfo
-from hf_seg.engine.runtime import InputSizeError
+from hf_seg.engine.runtime import InputSizeError, channels_last
 from hf_seg.viz import colorize
 from hf_seg.models import build_model
-from hf_seg.inference.predict import (LoadedModel, PredictInputError, _starts, list_images, load_trained,
+from hf_seg.inference.predict import (LoadedModel, PredictInputError, window_starts, list_images, load_trained,
                             predict_files, predict_probs)
 from hf_seg.recipe import ModelConfig
 
@@ -82,6 +82,24 @@ def test_sliding_window_matches_whole_image_for_a_pointwise_model(size, window, 
     assert torch.allclose(constant, expected, atol=1e-6)
 
 
+def test_batched_gaussian_channels_last_windows_agree_with_one_at_a_time():
+    image = random_image(50, 70)
+    pixel = PixelModel()
+    one = predict_probs(pixel, image, window=(16, 24), overlap=0.5, batch_size=1)
+    many = predict_probs(channels_last(PixelModel()), image, window=(16, 24), overlap=0.5, batch_size=7, fast=True)
+    assert torch.allclose(one, many, atol=1e-5)  # batching and memory format change nothing but speed
+    gauss = predict_probs(pixel, image, window=(16, 24), overlap=0.5, batch_size=5, blend="gaussian")
+    assert torch.allclose(gauss, one, atol=1e-5)  # a pointwise model: any weighting of identical values is the same
+    ramp = predict_probs(RampModel(), random_image(16, 48), window=(16, 24), overlap=0.5, blend="gaussian")
+    mean = predict_probs(RampModel(), random_image(16, 48), window=(16, 24), overlap=0.5)
+    middle = 24  # covered by two windows' edges and one window's centre: the centre counts more with the Gaussian
+    assert abs(float(ramp[1, 0, middle]) - 0.5) < abs(float(mean[1, 0, middle]) - 0.5)
+    with pytest.raises(ValueError, match="blend 'box' is unknown"):
+        predict_probs(pixel, image, window=(16, 24), blend="box")
+    with pytest.raises(ValueError, match="batch size 0 is invalid"):
+        predict_probs(pixel, image, window=(16, 24), batch_size=0)
+
+
 def test_scaled_sliding_window_returns_original_size():
     image = random_image(50, 70)
     probs = predict_probs(ConstantModel(), image, window=(16, 16), overlap=0.5, scale=0.5)
@@ -95,9 +113,9 @@ def test_scaled_sliding_window_returns_original_size():
 
 
 def test_window_starts_cover_the_image():
-    assert _starts(50, 16, 8) == [0, 8, 16, 24, 32, 34]
-    assert _starts(32, 32, 32) == [0]
-    assert _starts(10, 16, 8) == [0]
+    assert window_starts(50, 16, 8) == [0, 8, 16, 24, 32, 34]
+    assert window_starts(32, 32, 32) == [0]
+    assert window_starts(10, 16, 8) == [0]
 
 
 def test_resize_mode_returns_original_size():
