@@ -24,7 +24,7 @@ def bare_rate(recipe, steps: int) -> float:
     set_seed(recipe.train.seed)
     dsd, class_info = build_datasets(recipe.data)
     loaders = make_loaders(recipe, dsd, class_info)
-    loaders.epoch.value = 1
+    loaders.begin_epoch(1)
     batches = [b for _, b in zip(range(8), loaders.train)]
     batches = [{**b, "pixel_values": channels_last(b["pixel_values"])} for b in batches]
     model = channels_last(build_model(recipe.model, class_info).train())

@@ -74,11 +74,18 @@ def _one_thread_worker(worker_id: int) -> None:
 
 @dataclass
 class Loaders:
-    """The train and validation loaders, and the shared epoch counter the train transform reads its seeds from."""
+    """The train and validation loaders, with what makes an epoch's batches a function of (seed, epoch) alone."""
 
     train: torch.utils.data.DataLoader
     validation: torch.utils.data.DataLoader
-    epoch: SharedEpoch
+    epoch: SharedEpoch  # read by the train transform (in persistent workers too) for the augmentation seeds
+    shuffle: torch.Generator  # the train sampler's own generator: the order never depends on other RNG draws
+    seed: int
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Set the augmentation epoch and the shuffle of `epoch`; call it before iterating the train loader."""
+        self.epoch.value = epoch
+        self.shuffle.manual_seed(self.seed + epoch)
 
 
 def make_loaders(recipe: Recipe, dsd, class_info, device: torch.device | str = "cpu") -> Loaders:
@@ -94,13 +101,17 @@ def make_loaders(recipe: Recipe, dsd, class_info, device: torch.device | str = "
                                           seed=recipe.train.seed, epoch=epoch, cache_mb=cache))
     val_ds.set_transform(make_transform([], recipe.data.image_size, class_info, train=False, cache_mb=cache))
     workers = data_workers(recipe.data.num_workers, device)
-    train_loader = torch.utils.data.DataLoader(train_ds, batch_size=recipe.train.batch_size, shuffle=True,
+    # The sampler has its own generator: DataLoader draws a worker base seed from the global RNG when it starts its
+    # workers (the first epoch only, with persistent workers), which would shift a globally seeded shuffle.
+    shuffle = torch.Generator()
+    train_loader = torch.utils.data.DataLoader(train_ds, batch_size=recipe.train.batch_size,
+                                               sampler=torch.utils.data.RandomSampler(train_ds, generator=shuffle),
                                                drop_last=len(train_ds) > recipe.train.batch_size,
                                                num_workers=workers, persistent_workers=workers > 0,
                                                worker_init_fn=_one_thread_worker)
     val_loader = torch.utils.data.DataLoader(val_ds, batch_size=recipe.train.eval_batch_size, num_workers=workers,
                                              persistent_workers=workers > 0, worker_init_fn=_one_thread_worker)
-    return Loaders(train_loader, val_loader, epoch)
+    return Loaders(train_loader, val_loader, epoch, shuffle, recipe.train.seed)
 
 
 def check_resume(run: RunFolder, recipe: Recipe) -> None:
@@ -176,7 +187,7 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
     bar = tqdm(total=total_steps, initial=state.global_step, desc=recipe.name, disable=not accelerator.is_local_main_process)
     try:
         _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, train_loader, val_loader,
-                loaders.epoch, class_info, state, total_steps, bar)
+                loaders, class_info, state, total_steps, bar)
     finally:
         bar.close()  # before any error line, so the message is never glued to the progress bar
     accelerator.wait_for_everyone()
@@ -186,8 +197,8 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> P
     return out
 
 
-def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, train_loader, val_loader, epoch_counter,
-            class_info, state: TrainerState, total_steps: int, bar) -> None:
+def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, train_loader, val_loader,
+            loaders: Loaders, class_info, state: TrainerState, total_steps: int, bar) -> None:
     """The epoch loop: train, validate every eval_every epochs, save best/ and last/, append history."""
     out, main, opt = run.path, accelerator.is_main_process, recipe.optim
     stop = state.global_step >= total_steps
@@ -195,7 +206,7 @@ def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, trai
         if stop:
             break
         set_seed(recipe.train.seed + epoch, device_specific=True)  # each epoch reproducible on its own, so resume = no break
-        epoch_counter.value = epoch  # the augmentation seeds of this epoch, read by the (persistent) workers
+        loaders.begin_epoch(epoch)  # this epoch's shuffle and augmentation seeds, read by the (persistent) workers
         start = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=accelerator.device)
