@@ -17,7 +17,7 @@ import torch
 from hf_seg.data import declared_classes
 from hf_seg.data.images import load_rgb
 from hf_seg.engine.runtime import channels_last
-from hf_seg.inference.predict import window_starts, predict_probs
+from hf_seg.inference.predict import predict_probs, window_boxes
 from hf_seg.models import build_model
 from hf_seg.recipe import load_recipe
 
@@ -28,10 +28,8 @@ def peak_rss_mb() -> float:
 
 
 def count_windows(height: int, width: int, window: tuple[int, int], overlap: float) -> int:
-    """How many windows sliding_window_probs runs on an image of this size."""
-    rows = window_starts(max(height, window[0]), window[0], max(1, int(window[0] * (1 - overlap))))
-    cols = window_starts(max(width, window[1]), window[1], max(1, int(window[1] * (1 - overlap))))
-    return len(rows) * len(cols)
+    """How many windows sliding_window_probs runs on an image of this size (padded up to one window)."""
+    return len(window_boxes(max(height, window[0]), max(width, window[1]), window, overlap))
 
 
 def time_window_inference(recipe_path: str | Path, image_path: str | Path, window: tuple[int, int],

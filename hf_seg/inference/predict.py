@@ -139,6 +139,13 @@ def window_starts(length: int, window: int, stride: int) -> list[int]:
     return starts
 
 
+def window_boxes(height: int, width: int, window: tuple[int, int], overlap: float) -> list[tuple[int, int]]:
+    """(top, left) of every window over an image at least one window large, `overlap` of a window apart."""
+    wh, ww = window
+    return [(top, left) for top in window_starts(height, wh, max(1, int(wh * (1 - overlap))))
+            for left in window_starts(width, ww, max(1, int(ww * (1 - overlap))))]
+
+
 BLENDS = ("mean", "gaussian")
 """How overlapping windows are combined: a plain mean, or weighted towards each window's centre."""
 
@@ -171,8 +178,7 @@ def sliding_window_probs(model: torch.nn.Module, x: torch.Tensor, window: tuple[
     pad_h, pad_w = max(wh - height, 0), max(ww - width, 0)
     x = F.pad(x, (0, pad_w, 0, pad_h))  # zeros = the mean colour after normalisation
     H, W = x.shape[-2:]
-    boxes = [(top, left) for top in window_starts(H, wh, max(1, int(wh * (1 - overlap))))
-             for left in window_starts(W, ww, max(1, int(ww * (1 - overlap))))]
+    boxes = window_boxes(H, W, window, overlap)
     weights = window_weights(window, blend, x.device)
     total = None
     with torch.inference_mode():
@@ -232,7 +238,8 @@ def predict_files(loaded: LoadedModel, inputs: list[str | Path], out_dir: str | 
     """
     device = torch.device(device)
     check_precision(precision, device)
-    window_weights((1, 1), blend, device)  # an unknown blend fails before any image is read
+    if blend not in BLENDS:  # fails before any image is read
+        raise PredictInputError(f"blend '{blend}' is unknown; use one of {', '.join(BLENDS)}")
     if batch_size < 1:
         raise PredictInputError(f"batch size {batch_size} is invalid; pass --batch-size 1 or more")
     model = channels_last(loaded.model.to(device).eval(), fast)
