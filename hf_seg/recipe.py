@@ -36,9 +36,9 @@ class SplitConfig:
 
 @dataclass
 class DataConfig:
-    source: Literal["camvid", "folder", "hub"] = "camvid"
+    source: Literal["camvid", "folder", "hub", "dataset"] = "camvid"  # dataset: hf_seg.train(recipe, dataset=...)
     root: Optional[str] = "data/camvid"
-    source_options: dict = field(default_factory=dict)  # folder/hub specifics (class names, mask mapping, ...)
+    source_options: dict = field(default_factory=dict)  # folder/hub/dataset specifics (classes, mask mapping, ...)
     split: SplitConfig = field(default_factory=SplitConfig)
     image_size: list[int] = field(default_factory=lambda: [360, 480])  # [height, width] fed to the model
     augment: list = field(default_factory=list)  # strategy names or {"name": ..., params}; [] = none

@@ -354,18 +354,23 @@ class RunFolder:
         size = self.recipe().data.image_size
         return int(size[0]), int(size[1])
 
-    def datasets(self, data_root: Optional[str] = None) -> tuple[DatasetDict, ClassInfo]:
-        """The run's exact splits rebuilt from its data source (optionally moved to `data_root`) and split.json."""
+    def datasets(self, data_root: Optional[str] = None, dataset: Any = None) -> tuple[DatasetDict, ClassInfo]:
+        """The run's exact splits rebuilt from its data source (optionally moved to `data_root`) and split.json;
+        `dataset`: the datasets object a data.source "dataset" run was trained on."""
         recipe = self.recipe()
         if data_root is not None:
             recipe.data.root = data_root
-        return build_datasets(recipe.data, split_file=self.require(self.SPLIT).path / self.SPLIT)
+        if recipe.data.source == "dataset" and dataset is None:
+            raise RunFolderError(f"'{self.path}' was trained on a datasets object passed in Python; evaluate it with "
+                                 "hf_seg.evaluate_run(run_dir, dataset=...) and the same dataset")
+        return build_datasets(recipe.data, split_file=self.require(self.SPLIT).path / self.SPLIT, dataset=dataset)
 
-    def eval_split(self, split: str, data_root: Optional[str] = None) -> tuple[Dataset, ClassInfo]:
+    def eval_split(self, split: str, data_root: Optional[str] = None,
+                   dataset: Any = None) -> tuple[Dataset, ClassInfo]:
         """One split with the run's evaluation transform set (resize, normalise; labels at their own size)."""
         if split not in self.SPLITS:
             raise RunFolderError(f"split '{split}' is unknown; use {', '.join(self.SPLITS)}")
-        dsd, class_info = self.datasets(data_root)
+        dsd, class_info = self.datasets(data_root, dataset)
         ds = dsd[split]
         ds.set_transform(make_transform([], self.recipe().data.image_size, class_info, train=False))
         return ds, class_info

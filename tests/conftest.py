@@ -7,6 +7,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ALBUMENTATIONS_NO_TELEMETRY", "1")
+if "HF_SEG_CACHE" not in os.environ:  # validated-row caches of this test session (CLI subprocesses inherit it)
+    import tempfile
+
+    os.environ["HF_SEG_CACHE"] = tempfile.mkdtemp(prefix="hf_seg_test_cache_")
 
 REPO = Path(__file__).resolve().parents[1]
 

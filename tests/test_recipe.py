@@ -8,7 +8,8 @@ import pytest
 
 from hf_seg.recipe import Recipe, RecipeError, apply_overrides, load_recipe, recipe_from_dict, recipe_to_dict
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.json"))
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.json")) + sorted(
+    (Path(__file__).resolve().parents[1] / "recipes" / "own_data").glob("*.json"))
 
 
 def _keys(d: dict, prefix: str = "") -> set[str]:

@@ -21,6 +21,7 @@ from hf_seg.errors import one_line
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a model from a JSON recipe into a run folder"),
+    "audit": ("audit", "print a recipe's split audit (sizes, groups, leaks, near-duplicates) without training"),
     "eval": ("eval_run", "evaluate a run's best checkpoint on a split (the test split once)"),
     "predict": ("predict", "segment new images with a run, a saved model or a Hub id"),
     "benchmark": ("benchmark", "parameters, MACs/FLOPs, speed and memory of models"),

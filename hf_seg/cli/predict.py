@@ -1,8 +1,10 @@
-"""Segment new images: `hf-seg predict MODEL IMAGES... --out DIR [--tta] [--window]`.
+"""Segment new images: `hf-seg predict MODEL IMAGES... --out DIR [--tta] [--window] [--mask-format FORMAT]`.
 
 MODEL is a run folder, a saved model folder or a Hub id; IMAGES are files or folders of images. Writes
-DIR/masks/<name>.png (class ids) and DIR/overlays/<name>.png (colour overlay with a legend). Exit status 1 when
-some images failed (they are listed), 2 on bad arguments or model.
+DIR/masks/<name>.png and DIR/overlays/<name>.png (colour overlay with a legend). The masks hold class ids
+(--mask-format ids, the default), the palette's RGB colours (palette: a colour-coded dataset's own encoding) or the
+value each class has in the training data's own masks (stored, e.g. 0/255; 16-bit when a value exceeds 255). Exit
+status 1 when some images failed (they are listed), 2 on bad arguments or model.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from hf_seg.inference.predict import load_trained, predict_files
+from hf_seg.inference.predict import MASK_FORMATS, load_trained, predict_files
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "window's centre (default mean)")
     parser.add_argument("--no-channels-last", dest="fast", action="store_false",
                         help="keep the model in NCHW memory format (channels_last is faster for convolutions)")
+    parser.add_argument("--mask-format", default="ids", choices=MASK_FORMATS,
+                        help="what masks/ holds: ids = class ids; palette = the palette's RGB colours (a colour-coded "
+                             "dataset's own encoding); stored = each class's value in the training data's own "
+                             "single-channel masks, e.g. 0/255, 16-bit above 255 (default ids)")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
 
@@ -53,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
     report = predict_files(loaded, args.images, args.out, input_size=None if args.window else size,
                            tta=args.tta, window=size if args.window else None, overlap=args.overlap,
                            precision=args.precision, device=device, scale=args.scale, batch_size=args.batch_size,
-                           blend=args.blend, fast=args.fast)
+                           blend=args.blend, fast=args.fast, mask_format=args.mask_format)
     print(f"wrote {len(report.written)} masks to {args.out / 'masks'} and overlays to {args.out / 'overlays'}")
     if report.failures:
         print(f"{len(report.failures)} input(s) failed (one `error:` line each)")

@@ -1,5 +1,6 @@
 """Leak audit of any split: sizes, groups, sequences, groups shared by splits, held-out frames too close in time
-to train frames of the same sequence, and class pixel frequencies per split."""
+to train frames of the same sequence, class pixel frequencies per split, and (on request) the held-out images that
+look most like a train image, the near-duplicates a split without groups can leak."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from collections import Counter
 
 import datasets
 import numpy as np
+from PIL import Image
 
 from hf_seg.labels import ClassInfo
 from hf_seg.data.class_stats import class_pixel_counts
+from hf_seg.data.images import load_rgb
 from hf_seg.data.split import SPLITS
+from hf_seg.data.split_file import provenance_of
 from hf_seg.recipe import SplitConfig
 
 DEFAULT_MIN_GAP = SplitConfig().buffer_seconds
@@ -51,7 +55,34 @@ def audit_split(dsd: datasets.DatasetDict, class_info: ClassInfo, min_gap_second
         splits[name]["min_seconds_to_train"] = min(gaps) if gaps else None
     return {"splits": splits, "class_names": list(class_info.names), "shared_groups": shared,
             "temporal_leaks": leaks, "min_gap_seconds": min_gap_seconds,
-            "leak_free": not shared and not leaks}
+            "groups_from": provenance_of(dsd).get("groups_from"), "leak_free": not shared and not leaks}
+
+
+def nearest_neighbours(dsd: datasets.DatasetDict, count: int = 5, max_images: int = 2000) -> list[dict]:
+    """The `count` validation/test images closest to any train image, by the correlation of 16x16 grey thumbnails
+    (1.0 = the same picture up to brightness and contrast); at most `max_images` per split, evenly sampled."""
+    thumbs = {s: _thumbnails(dsd[s], max_images) for s in SPLITS}
+    train_ids, train = thumbs["train"]
+    pairs = []
+    for name in SPLITS[1:]:
+        ids, held = thumbs[name]
+        corr = held @ train.T / held.shape[1]
+        best = corr.argmax(1)
+        for i in np.argsort(-corr.max(1))[:count]:
+            pairs.append({"split": name, "id": ids[i], "train_id": train_ids[best[i]],
+                          "correlation": round(float(corr[i, best[i]]), 4)})
+    return sorted(pairs, key=lambda p: -p["correlation"])[:count]
+
+
+def _thumbnails(ds: datasets.Dataset, max_images: int) -> tuple[list[str], np.ndarray]:
+    take = np.linspace(0, len(ds) - 1, min(len(ds), max_images)).round().astype(int)
+    raw = ds.with_format(None).select(take)
+    ids, rows = list(raw["id"]), []
+    for ref in raw.select_columns(["image"])["image"]:
+        grey = Image.fromarray(load_rgb(ref)).convert("L").resize((16, 16), Image.BILINEAR)
+        v = np.asarray(grey, dtype=np.float32).ravel()
+        rows.append((v - v.mean()) / (v.std() + 1e-6))
+    return ids, np.stack(rows)
 
 
 def held_out_runs(frames: dict[str, dict]) -> list[dict]:
@@ -84,7 +115,10 @@ def held_out_runs(frames: dict[str, dict]) -> list[dict]:
 
 def format_audit(audit: dict) -> str:
     """The audit as plain-text tables: sizes and sequences per split, class frequencies, then the leaks."""
-    lines = [f"{'split':<11} {'images':>6} {'groups':>6} {'s to train':>10}  sequences (images)"]
+    lines = []
+    if audit.get("groups_from"):
+        lines += [f"groups: {audit['groups_from']}", ""]
+    lines += [f"{'split':<11} {'images':>6} {'groups':>6} {'s to train':>10}  sequences (images)"]
     for name, s in audit["splits"].items():
         gap = "-" if s.get("min_seconds_to_train") is None else f"{s['min_seconds_to_train']:.1f}"
         seqs = ", ".join(f"{k} {v}" for k, v in s["sequences"].items())
@@ -104,4 +138,7 @@ def format_audit(audit: dict) -> str:
     if audit["leak_free"]:
         lines.append(f"no leaks: no group in two splits, no held-out frame within {audit['min_gap_seconds']} s "
                      "of a train frame of its sequence")
+    if audit.get("nearest"):
+        lines += ["", "held-out images most like a train image (thumbnail correlation; 1.0 = same picture):"]
+        lines += [f"  {p['correlation']:.3f}  {p['split']} {p['id']}  ~ train {p['train_id']}" for p in audit["nearest"]]
     return "\n".join(lines)

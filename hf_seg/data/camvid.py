@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from hf_seg.labels import CAMVID
+from hf_seg.data.cache import files_fingerprint
 from hf_seg.data.errors import DataError
 from hf_seg.data.masks import MaskMapping
 from hf_seg.data.source import Sample, Source, check_options, pair_files
@@ -35,4 +36,5 @@ def load_camvid(root: Path, options: dict) -> Source:
     values = {v: v for v in range(CAMVID.num_classes)} | {VOID: CAMVID.ignore_index}
     fix = (f"CamVid masks hold class ids 0..{CAMVID.num_classes - 1} and {VOID} (void); replace the file with its "
            "SegNet CamVid mask, or train on other data with the folder source")
-    return Source(samples=samples, class_info=CAMVID, mapping=MaskMapping(values=values, fix=fix))
+    return Source(samples=samples, class_info=CAMVID, mapping=MaskMapping(values=values, fix=fix),
+                  grouping=f"sequence names and frame times ({FPS:g} fps)", fingerprint=files_fingerprint(samples))

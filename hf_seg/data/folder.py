@@ -1,18 +1,17 @@
 """Any images/ + masks/ folder pair (matching relative stems; png/jpg/tif/bmp), described by data.source_options.
 
 Options (data.source_options):
-- class_names (required): class names in class-id order.
-- palette: one [r, g, b] per class, for overlays (default: evenly spaced hues).
+- class_names or class_table (one is required), palette, mask_mapping, binary, binary_threshold, reduce_labels,
+  colour_tolerance: the classes and how stored mask values map to them (see hf_seg.data.source); a class_table path
+  is relative to data.root.
 - images_dir / masks_dir: sub-folders of data.root (default "images" / "masks"); searched recursively, and an
   image `images/a/b.jpg` pairs with the mask `masks/a/b.<any image extension>`.
-- mask_mapping: stored mask value -> class, e.g. {"0": "background", "255": "road"} for 0/255 masks or
-  {"128,64,128": "road", "#000000": "ignore"} for RGB colour masks; a class is an id, a name or "ignore".
-  Without it, mask values must already be class ids or 255 (ignore). Every stored value must be mapped.
-- reduce_labels: true for the HF convention "0 = unlabelled, k = class k-1" (instead of mask_mapping).
+- group_table: a CSV (columns id, group) or JSON ({id: group}) file, relative to data.root, giving every image's
+  group (a patient, a scan, a video); ids are image paths relative to images_dir, with or without extension.
 - group_regex: regex searched in the image's relative path without extension (e.g. "^(?P<group>[^/]+)/" for one
   folder per recording); the group is its named group "group", else its first group, else the whole match.
   A named group "frame" (with a named "group") together with `fps` gives each image a time, so the split can cut
-  recordings into time blocks like CamVid. Default: every image is its own group.
+  recordings into time blocks like CamVid. Default (neither option): every image is its own group.
 - fps: frames per second of the "frame" numbers (required when group_regex has a "frame" group).
 Official split (data.split.mode = "official"): the first folder of the relative path, one of train/, val/,
 validation/, test/ (e.g. images/train/x.png + masks/train/x.png).
@@ -23,10 +22,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from hf_seg.data.cache import files_fingerprint
 from hf_seg.data.errors import DataError
-from hf_seg.data.source import Sample, Source, check_options, class_info_from_options, mapping_from_options, pair_files
+from hf_seg.data.source import CLASS_OPTIONS, OWN_GROUPS, Sample, Source, check_options, classes_from_options, pair_files
+from hf_seg.data.split_file import read_group_table
 
-OPTIONS = ("class_names", "palette", "images_dir", "masks_dir", "mask_mapping", "reduce_labels", "group_regex", "fps")
+OPTIONS = (*CLASS_OPTIONS, "images_dir", "masks_dir", "group_table", "group_regex", "fps")
 OFFICIAL_FOLDERS = {"train": "train", "val": "validation", "validation": "validation", "test": "test"}
 
 
@@ -35,8 +36,10 @@ def load_folder(root: Path, options: dict) -> Source:
     check_options(options, OPTIONS, "folder")
     if not root.is_dir():
         raise DataError(f"data.root '{root}' does not exist; point it at the folder holding images/ and masks/")
-    class_info = class_info_from_options(options, "folder")
-    mapping = mapping_from_options(options, class_info)
+    class_info, mapping = classes_from_options(options, "folder", root)
+    if options.get("group_table") is not None and options.get("group_regex") is not None:
+        raise DataError("data.source_options: give either group_table or group_regex, not both")
+    table = read_group_table(root / str(options["group_table"])) if options.get("group_table") is not None else None
     pattern = _compile(options.get("group_regex"))
     fps = options.get("fps")
     if pattern is not None and "frame" in pattern.groupindex and not (isinstance(fps, (int, float)) and fps > 0):
@@ -54,11 +57,23 @@ def load_folder(root: Path, options: dict) -> Source:
             sequence = _group_of(match)
             if "frame" in pattern.groupindex:
                 time = int(match["frame"]) / fps
+        elif table is not None:
+            if stem not in table:
+                missing = [k for k in pairs if k not in table]
+                raise DataError(f"group table '{options['group_table']}' has no group for {len(missing)} image(s), "
+                                f"e.g. '{stem}' (image '{image}'); add a row for every image")
+            sequence = table[stem]
         top = stem.split("/")[0] if "/" in stem else None
         samples.append(Sample(id=stem, image={"path": str(image), "bytes": None},
                               mask={"path": str(mask), "bytes": None}, sequence=sequence, time=time,
                               official=OFFICIAL_FOLDERS.get(top)))
-    return Source(samples=samples, class_info=class_info, mapping=mapping)
+    if table is not None and len(table) > len(pairs):
+        extra = sorted(set(table) - set(pairs))
+        print(f"group table '{options['group_table']}': {len(extra)} id(s) match no image, e.g. '{extra[0]}'")
+    grouping = (f"group_table {options['group_table']}" if table is not None else
+                f"group_regex {pattern.pattern}" if pattern is not None else OWN_GROUPS)
+    return Source(samples=samples, class_info=class_info, mapping=mapping, grouping=grouping,
+                  fingerprint=files_fingerprint(samples))
 
 
 def _compile(regex) -> re.Pattern | None:

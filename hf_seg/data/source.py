@@ -1,28 +1,51 @@
-"""What every data source yields (samples + class metadata), shared option checks, and samples -> validated Dataset."""
+"""What every data source yields (samples + class metadata), the options all sources share, and one validated row.
+
+Shared options (data.source_options of the folder, hub and dataset sources):
+- class_names: class names in class-id order; or class_table: a class_dict.csv (name,r,g,b) or label_colors.txt
+  (r g b name) file, which gives the names, the palette and the colour mask_mapping at once.
+- palette: one [r, g, b] per class, for overlays (default: the mask colours, else evenly spaced hues).
+- mask_mapping: stored mask value -> class, e.g. {"0": "background", "255": "road"} or {"128,64,128": "road",
+  "#000000": "ignore"}; a class is an id, a name or "ignore". Without any mapping, stored values must be class ids
+  or 255 (ignore), and 0/255 masks with two classes are refused (255 would silently become ignore).
+- binary: true for two-class single-channel masks: 0 -> class 0, any other value -> class 1 (0/1 and 0/255 masks);
+  binary_threshold: values below it -> class 0 (lossy masks with values in between).
+- reduce_labels: true for the HF convention "0 = unlabelled, k = class k-1".
+- colour_tolerance: snap colours of colour masks (JPEG) to the nearest mapped colour within this RGB distance.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import datasets
+import numpy as np
 from PIL import Image
 
 from hf_seg.labels import ClassInfo
 from hf_seg.data.errors import DataError
-from hf_seg.data.masks import MaskMapping, canonical_mask, encode_png, parse_mask_mapping, reduce_labels_mapping
+from hf_seg.data.masks import (MaskMapping, MaskStats, binary_mapping, encode_png, mapped_mask, parse_mask_mapping,
+                               read_class_table, reduce_labels_mapping)
 
-FEATURES = datasets.Features({
+ROW_FEATURES = datasets.Features({
     "image": datasets.Image(decode=False),  # {"path", "bytes"}: decoded per batch by data.images, errors naming the file
     "mask": datasets.Image(),  # uint8 class ids; class_info.ignore_index marks unlabelled pixels
-    "group": datasets.Value("string"),  # the unit a split keeps together (a sequence or a time block of one)
     "id": datasets.Value("string"),
     "sequence": datasets.Value("string"),  # the recording the image comes from (= group when there is no time)
     "time": datasets.Value("float64"),  # seconds within the sequence; None when the source has no frame times
+    "pixels": datasets.Sequence(datasets.Value("int64")),  # pixels per class id, then ignore pixels last
 })
+"""A validated row as the on-disk cache stores it, before any split."""
+
+FEATURES = datasets.Features({**ROW_FEATURES, "group": datasets.Value("string")})
+"""A row of a split: the cached row plus its group (the unit a split keeps together: a sequence or a time block)."""
+
+OWN_GROUPS = "none given: every image is its own group"
+"""Source.grouping when a source has no groups, as the audit and split.json say it."""
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 """Image file endings hf_seg reads, in data sources and in predict."""
@@ -33,11 +56,12 @@ class Sample:
     """One image/mask pair before decoding: where its bytes are and where it sits in time and in the official split."""
 
     id: str
-    image: dict  # {"path": str | None, "bytes": bytes | None}, as datasets.Image stores an image
-    mask: dict
+    image: dict | None  # {"path": str | None, "bytes": bytes | None}, as datasets.Image stores an image; None: lazy
+    mask: dict | None
     sequence: str
     time: float | None = None
     official: str | None = None  # "train", "validation" or "test" in the source's own split; None if it has none
+    row: tuple[str, int] | None = None  # (split, index) of a lazy sample in a datasets-backed source
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,13 @@ class Source:
     samples: list[Sample]
     class_info: ClassInfo
     mapping: MaskMapping
+    grouping: str = OWN_GROUPS  # where the groups come from (a regex, a table, a column), for the audit
+    fingerprint: str = ""  # identifies the source's content for the row cache ("" = never cache)
+    read: Callable[[Sample], tuple[dict, dict]] | None = None  # (image, mask) refs of a lazy sample; None: in Sample
+
+    def refs(self, sample: Sample) -> tuple[dict, dict]:
+        """The image and mask refs of one sample ({"path", "bytes"}), fetched now for lazy (dataset-backed) sources."""
+        return self.read(sample) if self.read is not None else (sample.image, sample.mask)
 
 
 def check_options(options: dict, allowed: Sequence[str], source: str) -> None:
@@ -57,36 +88,82 @@ def check_options(options: dict, allowed: Sequence[str], source: str) -> None:
                         f"valid keys: {', '.join(allowed) or 'none'}")
 
 
-def class_info_from_options(options: dict, source: str) -> ClassInfo:
-    """ClassInfo from source_options.class_names (+ optional palette); both come from the recipe."""
-    names = options.get("class_names")
-    if not isinstance(names, list) or not names:
-        raise DataError(f"data.source_options.class_names is required for source '{source}'; "
-                        "list the class names in class-id order, e.g. [\"background\", \"road\"]")
+CLASS_OPTIONS = ("class_names", "class_table", "palette", "mask_mapping", "binary", "binary_threshold",
+                 "reduce_labels", "colour_tolerance")
+"""source_options keys every non-CamVid source reads through classes_from_options."""
+CLASS_TABLE_FILES = ("class_dict.csv", "label_colors.txt")
+
+
+def classes_from_options(options: dict, source: str, root: Path | None = None,
+                         names: Sequence[str] | None = None) -> tuple[ClassInfo, MaskMapping]:
+    """ClassInfo and MaskMapping from the shared options; `names`: class names the data itself declares (a ClassLabel
+    feature, an id2label file), used when the recipe gives neither class_names nor class_table."""
+    table_names, table_colours, table_mapping = None, None, None
+    if options.get("class_table") is not None:
+        if options.get("class_names") is not None:
+            raise DataError("data.source_options: give either class_names or class_table, not both")
+        table = Path(str(options["class_table"])).expanduser()
+        table_names, table_colours, table_mapping = read_class_table(table if root is None or table.is_absolute()
+                                                                     else root / table)
+    class_names = options.get("class_names", table_names or names)
+    if not isinstance(class_names, (list, tuple)) or not class_names:
+        found = [f for f in CLASS_TABLE_FILES if root is not None and (root / f).is_file()]
+        hint = f"; data.root has {found[0]}: set \"class_table\": \"{found[0]}\"" if found else ""
+        raise DataError(f"data.source_options.class_names is required for source '{source}'; list the class names "
+                        f"in class-id order, e.g. [\"background\", \"road\"], or give class_table{hint}")
     try:
-        return ClassInfo(names=tuple(names), palette=tuple(tuple(c) for c in options.get("palette", ())))
-    except (ValueError, TypeError) as e:
+        plain = ClassInfo(names=tuple(class_names))
+    except ValueError as e:
         raise DataError(f"data.source_options: {e}") from e
+    mapping = _mapping(options, plain, table_mapping)
+    palette = options.get("palette") or table_colours or mapping.class_colours(plain)
+    try:
+        return ClassInfo(names=plain.names, palette=tuple(tuple(c) for c in palette or ())), mapping
+    except (ValueError, TypeError) as e:
+        raise DataError(f"data.source_options.palette: {e}") from e
 
 
-def mapping_from_options(options: dict, class_info: ClassInfo) -> MaskMapping:
-    """source_options.mask_mapping or source_options.reduce_labels (not both) -> MaskMapping."""
-    if options.get("mask_mapping") and options.get("reduce_labels"):
-        raise DataError("data.source_options: give either mask_mapping or reduce_labels, not both")
-    if options.get("reduce_labels"):
-        return reduce_labels_mapping(class_info)
-    raw = options.get("mask_mapping")
-    if raw is not None and not isinstance(raw, dict):
-        raise DataError(f"data.source_options.mask_mapping = {json.dumps(raw)} must be an object "
-                        "{stored value or \"R,G,B\": class}")
-    return parse_mask_mapping(raw, class_info)
+def _mapping(options: dict, class_info: ClassInfo, table_mapping: dict | None) -> MaskMapping:
+    """One of mask_mapping / binary / reduce_labels (or the class table's colours), with the colour tolerance."""
+    chosen = [k for k in ("mask_mapping", "binary", "reduce_labels") if options.get(k)]
+    if len(chosen) > 1:
+        raise DataError(f"data.source_options: give one of mask_mapping, binary and reduce_labels, not "
+                        f"{' and '.join(chosen)}")
+    if options.get("binary_threshold") is not None and not options.get("binary"):
+        raise DataError("data.source_options.binary_threshold needs \"binary\": true")
+    tolerance = options.get("colour_tolerance", 0)
+    if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or not 0 <= tolerance <= 442:
+        raise DataError(f"data.source_options.colour_tolerance = {tolerance!r} must be a number 0..442 "
+                        "(an RGB distance; 10-30 absorbs JPEG noise)")
+    if options.get("binary"):
+        mapping = binary_mapping(class_info, options.get("binary_threshold"))
+    elif options.get("reduce_labels"):
+        mapping = reduce_labels_mapping(class_info)
+    else:
+        raw = options.get("mask_mapping") or table_mapping
+        if raw is not None and not isinstance(raw, dict):
+            raise DataError(f"data.source_options.mask_mapping = {json.dumps(raw)} must be an object "
+                            "{stored value or \"R,G,B\": class}")
+        mapping = parse_mask_mapping(raw, class_info)
+    if tolerance and mapping.colours is None:
+        raise DataError("data.source_options.colour_tolerance applies to colour masks; map colours with "
+                        "mask_mapping {\"R,G,B\": class} or class_table, or remove it")
+    return dataclasses.replace(mapping, colour_tolerance=float(tolerance))
+
+
+def normalise_id(text: str) -> str:
+    """A user-written image id ("./a/b.png", "a\\b") as hf_seg's ids: the relative path without its extension."""
+    text = str(text).strip().replace("\\", "/").removeprefix("./")
+    stem, dot, ext = text.rpartition(".")
+    return stem if dot and f".{ext.lower()}" in IMAGE_EXTENSIONS else text
 
 
 def pair_files(image_dir: Path, mask_dir: Path) -> dict[str, tuple[Path, Path]]:
     """Relative stem -> (image, mask) for the image files under two folders; an unpaired file is an error."""
-    for folder in (image_dir, mask_dir):
+    for folder, key in ((image_dir, "images_dir"), (mask_dir, "masks_dir")):
         if not folder.is_dir():
-            raise DataError(f"folder '{folder}' does not exist; check data.root and the source's layout")
+            raise DataError(f"folder '{folder}' does not exist; check data.root, or name the sub-folder with "
+                            f"data.source_options.{key}")
     images, masks = _index(image_dir), _index(mask_dir)
     for stem in sorted(set(images) - set(masks)):
         raise DataError(f"image '{images[stem]}' has no mask '{mask_dir / stem}.<png|tif|...>'; "
@@ -126,10 +203,11 @@ def _pil(ref: dict) -> Image.Image:
     return Image.open(io.BytesIO(ref["bytes"])) if ref.get("bytes") else Image.open(ref["path"])
 
 
-def validated_row(sample: Sample, group: str, source: Source) -> dict:
-    """Check one pair (readable, same size, mask values known) and return its dataset row with the canonical mask."""
-    image, image_where = _open(sample.image, "image", sample.id)
-    mask, mask_where = _open(sample.mask, "mask", sample.id)
+def validated_row(sample: Sample, source: Source) -> tuple[dict, MaskStats]:
+    """Check one pair (readable, same size, mask values known) and return its cache row with the canonical mask."""
+    image_ref, mask_ref = source.refs(sample)
+    image, image_where = _open(image_ref, "image", sample.id)
+    mask, mask_where = _open(mask_ref, "mask", sample.id)
     with image, mask:
         if image.size != mask.size:
             raise DataError(f"mask '{mask_where}' is {mask.size[0]}x{mask.size[1]} but image '{image_where}' is "
@@ -138,13 +216,8 @@ def validated_row(sample: Sample, group: str, source: Source) -> dict:
             mask.load()
         except OSError as e:
             raise DataError(f"mask '{mask_where}' cannot be decoded ({e}); replace or remove the file") from e
-        labels = canonical_mask(mask, source.mapping, source.class_info, mask_where)
-    return {"image": sample.image, "mask": {"bytes": encode_png(labels), "path": None}, "group": group,
-            "id": sample.id, "sequence": sample.sequence, "time": sample.time}
-
-
-def to_dataset(rows: list[dict], provenance: dict) -> datasets.Dataset:
-    """Rows -> an Arrow-backed Dataset; the split's provenance rides in info.description for save_split."""
-    columns = {name: [r[name] for r in rows] for name in FEATURES}
-    info = datasets.DatasetInfo(description=json.dumps({"hf_seg_split": provenance}), features=FEATURES)
-    return datasets.Dataset.from_dict(columns, features=FEATURES, info=info)
+        labels, stats = mapped_mask(mask, source.mapping, source.class_info, mask_where)
+    counts = np.bincount(labels.ravel(), minlength=256)
+    pixels = counts[:source.class_info.num_classes].tolist() + [int(counts[source.class_info.ignore_index])]
+    return {"image": image_ref, "mask": {"bytes": encode_png(labels), "path": None}, "id": sample.id,
+            "sequence": sample.sequence, "time": sample.time, "pixels": pixels}, stats

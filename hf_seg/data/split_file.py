@@ -1,14 +1,19 @@
-"""split.json: the exact ids of every split and how they were made, written after a split, read to reproduce it."""
+"""Files that fix splits and groups: split.json (the exact ids of every split and how they were made, written after a
+split and read to reproduce it, or a user's own {"train": [ids], "validation": [...], "test": [...]}) and group
+tables (image id -> group, as CSV or JSON)."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 from pathlib import Path
 
 import datasets
 
 from hf_seg.data.errors import DataError
+from hf_seg.data.source import normalise_id
 from hf_seg.data.split import SPLITS
 
 
@@ -55,8 +60,40 @@ def read_split(path: Path) -> dict:
         record = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise DataError(f"split file '{path}' is not valid JSON ({e}); restore it from the run folder") from e
+    if isinstance(record, dict) and "ids" not in record and all(isinstance(record.get(s), list) for s in SPLITS):
+        record = {"mode": "file", "ids": {s: record[s] for s in SPLITS}}  # a user's own id lists
     ids = record.get("ids") if isinstance(record, dict) else None
     if not isinstance(ids, dict) or any(not isinstance(ids.get(s), list) for s in SPLITS):
-        raise DataError(f"split file '{path}' lacks 'ids' lists for {', '.join(SPLITS)}; "
-                        "it was not written by save_split")
+        raise DataError(f"split file '{path}' lacks id lists for {', '.join(SPLITS)}; write "
+                        "{\"train\": [ids], \"validation\": [ids], \"test\": [ids]} or pass a run's split.json")
+    record["ids"] = {s: [normalise_id(i) for i in ids[s]] for s in SPLITS}
     return record
+
+
+def read_group_table(path: Path) -> dict[str, str]:
+    """Image id -> group from a CSV with an id and a group column (header: id,group) or a JSON object {id: group}."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data.source_options.group_table '{path}' does not exist; give a CSV (id,group) or JSON "
+                        "{id: group} file, relative to data.root")
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".json":
+        try:
+            table = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(f"group table '{path}' is not valid JSON ({e}); write {{\"image id\": \"group\"}}") from e
+        if not isinstance(table, dict):
+            raise DataError(f"group table '{path}' must be a JSON object {{\"image id\": \"group\"}}")
+        pairs = list(table.items())
+    else:
+        reader = csv.reader(io.StringIO(text))
+        header = [h.strip().lower() for h in next(reader, [])]
+        if "id" not in header or "group" not in header:
+            raise DataError(f"group table '{path}' has the header {header}; it needs the columns id and group")
+        i, g = header.index("id"), header.index("group")
+        pairs = [(row[i], row[g]) for row in reader if len(row) > max(i, g) and row[i].strip()]
+    out = {normalise_id(k): str(v).strip() for k, v in pairs}
+    blank = next((k for k, v in out.items() if not v), None)
+    if blank is not None:
+        raise DataError(f"group table '{path}': id '{blank}' has an empty group; give every image a group")
+    return out

@@ -15,7 +15,7 @@ from typing import Optional
 import torch
 from transformers import PreTrainedModel
 
-from hf_seg.data import SOURCES, DataError, declared_classes
+from hf_seg.data import SOURCES, DataError, classes_known, declared_classes
 from hf_seg.data.augment import build_augmentation
 from hf_seg.engine.runtime import check_input_size
 from hf_seg.hub.upload import check_repo_id
@@ -43,11 +43,21 @@ def check_recipe(recipe: Recipe, checked_models: Optional[set] = None) -> None:
         checked_models.add(key)
 
 
+PLACEHOLDER_CLASSES = ClassInfo(names=("class 0", "class 1"))
+"""Stands in for classes that only the data names (a ClassLabel feature, an id2label file) in checks before loading."""
+CHANNEL_KEYS = ("in_channels", "num_channels")
+
+
 def check_settings(recipe: Recipe) -> ClassInfo:
-    """Everything but the model: source, classes, augmentations, loss, precision, tracker, Hub id; returns the classes."""
+    """Everything but the model: source, classes, augmentations, loss, precision, tracker, Hub id; returns the classes
+    (PLACEHOLDER_CLASSES when the data names them)."""
     if recipe.data.source not in SOURCES:
         raise DataError(f"data.source = {recipe.data.source!r} is unknown; use one of {', '.join(SOURCES)}")
-    class_info = declared_classes(recipe.data)
+    class_info = declared_classes(recipe.data) if classes_known(recipe.data) else PLACEHOLDER_CLASSES
+    for key in CHANNEL_KEYS:
+        if recipe.model.options.get(key, 3) != 3:
+            raise RecipeError(f"recipe key 'model.options.{key}' = {json.dumps(recipe.model.options[key])}: hf_seg "
+                              "reads images as RGB (3 channels); remove the key (more channels are not supported)")
     build_augmentation(recipe.data.augment, list(recipe.data.image_size), class_info.ignore_index)
     build_loss(recipe.loss, class_info, None)
     if recipe.train.mixed_precision == "fp16" and not torch.cuda.is_available():

@@ -146,8 +146,9 @@ def read_predictions(path: Path) -> dict:
 
 
 def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_size: int | None = None,
-                 examples: int = EXAMPLES) -> dict:
-    """Evaluate a run's best checkpoint on a split, refusing a second test evaluation unless forced; record it."""
+                 examples: int = EXAMPLES, dataset=None) -> dict:
+    """Evaluate a run's best checkpoint on a split, refusing a second test evaluation unless forced; record it.
+    dataset: the datasets object a data.source "dataset" run was trained on."""
     run = RunFolder(run_dir).require(RunFolder.RECIPE, RunFolder.SPLIT, "best")
     if batch_size is not None and batch_size < 1:
         raise RunFolderError(f"evaluation batch size {batch_size} is invalid; pass --batch-size 1 or more (or leave it "
@@ -159,7 +160,7 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
         raise RunFolderError(f"'{run.path}' was already evaluated on test at {earlier[-1]['time']}; the test split is "
                              "evaluated once (pass --force to evaluate it again, and it will be recorded)")
     recipe = run.recipe()
-    ds, class_info = run.eval_split(split)
+    ds, class_info = run.eval_split(split, dataset=dataset)
     ids = list(ds.with_format(None)["id"])
     accelerator = make_accelerator(recipe.train.mixed_precision)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size or recipe.train.eval_batch_size,

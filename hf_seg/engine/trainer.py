@@ -125,23 +125,32 @@ def check_resume(run: RunFolder, recipe: Recipe) -> None:
                              "--output-dir")
 
 
-def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> Path:
-    """Train `recipe` into recipe.output_dir; returns the run folder."""
+def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False, dataset=None,
+          split_file: str | Path | None = None) -> Path:
+    """Train `recipe` into recipe.output_dir; returns the run folder.
+
+    dataset: a datasets.Dataset / DatasetDict with image and mask columns, for data.source "dataset" (columns and
+    classes in data.source_options). split_file: ids per split for a new run ({"train": [...], "validation": [...],
+    "test": [...]} or a run's split.json) instead of data.split; a resumed run always keeps its own split.json.
+    """
     out = Path(recipe.output_dir)
     run = RunFolder(out)
     run.check_start(resume=resume, overwrite=overwrite)
     if resume:
         check_resume(run, recipe)
-    class_info = check_settings(recipe)  # augmentations, loss, precision, tracker, ...: before any file is written
+        if split_file is not None:
+            raise RunFolderError("--split-file is for a new run; a resumed run keeps the split in its split.json")
+    check_settings(recipe)  # augmentations, loss, precision, tracker, ...: before any file is written
     accelerator = make_accelerator(recipe, out)
     main = accelerator.is_main_process
-    set_seed(recipe.train.seed, device_specific=True)
-    model = channels_last(build_model(recipe.model, class_info), recipe.train.channels_last)
-    check_model_input(recipe, model)
 
     # Everything that can reject the recipe runs before the run folder is touched: a bad input leaves nothing behind.
     with accelerator.main_process_first():
-        dsd, class_info = build_datasets(recipe.data, split_file=run / run.SPLIT if resume else None)
+        dsd, class_info = build_datasets(recipe.data, split_file=run / run.SPLIT if resume else split_file,
+                                         dataset=dataset)
+    set_seed(recipe.train.seed, device_specific=True)
+    model = channels_last(build_model(recipe.model, class_info), recipe.train.channels_last)
+    check_model_input(recipe, model)
     stats = audit_split(dsd, class_info)  # the split audit and class frequencies, for the report and class weights
     weights = None
     if recipe.data.class_weights:

@@ -1,4 +1,4 @@
-"""Inference on new images: resize or sliding window, optional flip TTA, class-id PNG masks and colour overlays."""
+"""Inference on new images: resize or sliding window, optional flip TTA, PNG masks in three encodings, overlays."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from hf_seg.errors import HfSegError, close_matches, one_line
 from hf_seg.labels import ClassInfo
 from hf_seg.models import WeightsNotFoundError, class_info_from_config, load_model
 from hf_seg.runs import RunFolder
-from hf_seg.viz import overlay_with_legend
+from hf_seg.viz import colorize, overlay_with_legend
 
 
 class PredictInputError(HfSegError):
@@ -227,14 +227,38 @@ def predict_probs(model: torch.nn.Module, image: np.ndarray, input_size: Optiona
     return probs[0]
 
 
+MASK_FORMATS = ("ids", "palette", "stored")
+"""How masks/ is written: class ids, the palette's RGB colours, or the value each class has in the source's masks."""
+
+
+def check_mask_format(mask_format: str, class_info: ClassInfo) -> None:
+    """Fail before any file is written when the format is unknown or the model has no stored values to write."""
+    if mask_format not in MASK_FORMATS:
+        raise PredictInputError(f"mask format '{mask_format}' is unknown; use one of {', '.join(MASK_FORMATS)}")
+    if mask_format == "stored" and not class_info.mask_values:
+        raise PredictInputError("--mask-format stored: this model's config has no stored mask values (its data had "
+                                "class-id masks, or colour masks); use --mask-format ids (or palette for colours)")
+
+
+def encode_mask(mask: np.ndarray, class_info: ClassInfo, mask_format: str) -> Image.Image:
+    """A class-id mask as a PNG-ready image: uint8 ids, RGB palette colours, or the stored values (8- or 16-bit)."""
+    if mask_format == "palette":
+        return Image.fromarray(colorize(mask, class_info.palette))
+    if mask_format == "stored":
+        values = np.asarray(class_info.mask_values)
+        return Image.fromarray(values.astype(np.uint8 if values.max() < 256 else np.uint16)[mask])
+    return Image.fromarray(mask)
+
+
 def predict_files(loaded: LoadedModel, inputs: list[str | Path], out_dir: str | Path,
                   input_size: Optional[tuple[int, int]] = None, tta: bool = False,
                   window: Optional[tuple[int, int]] = None, overlap: float = 0.5, precision: str = "fp32",
                   device: str = "cpu", progress: bool = True, scale: float = 1.0, batch_size: int = 8,
-                  blend: str = "mean", fast: bool = True) -> PredictReport:
-    """Write masks/<stem>.png (class ids) and overlays/<stem>.png per image; failures are listed, not fatal.
+                  blend: str = "mean", fast: bool = True, mask_format: str = "ids") -> PredictReport:
+    """Write masks/<stem>.png and overlays/<stem>.png per image; failures are listed, not fatal.
 
-    fast: run the model in channels_last (NHWC), which is faster for convolutional models.
+    fast: run the model in channels_last (NHWC), which is faster for convolutional models. mask_format (MASK_FORMATS):
+    class ids, the palette's colours (a colour-coded dataset's own encoding), or the source's stored mask values.
     """
     device = torch.device(device)
     check_precision(precision, device)
@@ -242,6 +266,7 @@ def predict_files(loaded: LoadedModel, inputs: list[str | Path], out_dir: str | 
         raise PredictInputError(f"blend '{blend}' is unknown; use one of {', '.join(BLENDS)}")
     if batch_size < 1:
         raise PredictInputError(f"batch size {batch_size} is invalid; pass --batch-size 1 or more")
+    check_mask_format(mask_format, loaded.class_info)
     model = channels_last(loaded.model.to(device).eval(), fast)
     fixed = window or input_size
     if fixed is not None:  # a size the model can't take fails once, before any image is read
@@ -257,7 +282,7 @@ def predict_files(loaded: LoadedModel, inputs: list[str | Path], out_dir: str | 
     with tqdm(images, desc="predict", unit="img", disable=not progress) as bar:
         for path in bar:
             _predict_one(loaded, model, path, out, used, report, input_size, tta, window, overlap, precision, device,
-                         scale, batch_size, blend, fast)
+                         scale, batch_size, blend, fast, mask_format)
     if not report.written:  # every input failed: leave no empty folders behind
         for folder in reversed(created):
             if folder.is_dir() and not any(folder.iterdir()):
@@ -267,7 +292,7 @@ def predict_files(loaded: LoadedModel, inputs: list[str | Path], out_dir: str | 
 
 def _predict_one(loaded: LoadedModel, model: torch.nn.Module, path: Path, out: Path, used: set[str],
                  report: PredictReport, input_size, tta, window, overlap, precision, device, scale, batch_size,
-                 blend, fast) -> None:
+                 blend, fast, mask_format) -> None:
     """Predict one image into out/masks and out/overlays; a failure is added to the report, never raised."""
     name = f"{path.stem.strip('.') or 'image'}.png"  # '..png' has the stem '.'
     if name in used:
@@ -287,7 +312,7 @@ def _predict_one(loaded: LoadedModel, model: torch.nn.Module, path: Path, out: P
     mask = probs.argmax(0).to(torch.uint8).cpu().numpy()
     (out / "masks").mkdir(parents=True, exist_ok=True)
     (out / "overlays").mkdir(parents=True, exist_ok=True)
-    Image.fromarray(mask).save(out / "masks" / name, format="PNG")
+    encode_mask(mask, loaded.class_info, mask_format).save(out / "masks" / name, format="PNG")
     overlay_with_legend(image, mask, loaded.class_info).save(out / "overlays" / name, format="PNG")
     report.written.append({"image": str(path), "mask": str(out / "masks" / name),
                            "overlay": str(out / "overlays" / name), "size": list(image.shape[:2])})

@@ -30,7 +30,7 @@ AutoModelForSemanticSegmentation.register(SegformerConfig, InputSizeSegformer, e
 
 
 def build_model(cfg: ModelConfig, class_info: ClassInfo) -> PreTrainedModel:
-    """The model a recipe describes, with id2label, ignore index and palette in its config."""
+    """The model a recipe describes, with id2label, ignore index, palette and stored mask values in its config."""
     arch = str(cfg.arch).lower()
     if arch not in ARCHITECTURES:
         raise ModelConfigError(f"model.arch = '{cfg.arch}' is unknown ({close_matches(arch, ARCHITECTURES)}); "
@@ -55,10 +55,11 @@ def load_model(path_or_hub_id: str | Path) -> PreTrainedModel:
 
 
 def class_info_from_config(config: PreTrainedConfig) -> ClassInfo:
-    """Class names, ignore index and palette stored in a model's config (either family)."""
+    """Class names, ignore index, palette and stored mask values in a model's config (either family, any age)."""
     names = tuple(config.id2label[i] for i in range(len(config.id2label)))
     palette = tuple(tuple(c) for c in (getattr(config, "palette", None) or ()))
-    return ClassInfo(names=names, ignore_index=config.semantic_loss_ignore_index, palette=palette)
+    return ClassInfo(names=names, ignore_index=config.semantic_loss_ignore_index, palette=palette,
+                     mask_values=tuple(getattr(config, "mask_values", None) or ()))
 
 
 __all__ = [

@@ -81,7 +81,8 @@ def build_segformer(cfg: ModelConfig, class_info: ClassInfo) -> InputSizeSegform
                                "set it to null and pick the size with model.encoder (b0..b5)")
     options = check_options(cfg.options)
     labels = {"id2label": class_info.id2label, "label2id": class_info.label2id,
-              "semantic_loss_ignore_index": class_info.ignore_index, "palette": [list(c) for c in class_info.palette]}
+              "semantic_loss_ignore_index": class_info.ignore_index, "palette": [list(c) for c in class_info.palette],
+              "mask_values": list(class_info.mask_values)}
     if cfg.pretrained is None:
         if cfg.encoder is None:
             raise ModelConfigError("model.encoder is null for a SegFormer trained from scratch; set it to b0..b5")

@@ -47,6 +47,7 @@ class SmpSegmentationConfig(PreTrainedConfig):
     arch_options: Optional[dict] = None  # keyword arguments for the smp class, e.g. {"decoder_channels": [64, 32, 16]}
     semantic_loss_ignore_index: int = 255  # same attribute name as transformers' SegFormer
     palette: Optional[list] = None  # one RGB triple per class, for drawing predictions
+    mask_values: Optional[list] = None  # each class's value in the source's own masks; empty/None: class ids
 
 
 def create_smp_model(config: SmpSegmentationConfig, encoder_weights: Any = None) -> torch.nn.Module:
@@ -199,6 +200,7 @@ def build_smp(arch: str, cfg: ModelConfig, class_info: ClassInfo) -> SmpForSeman
         arch_options=default_options(arch, depth, options), num_labels=class_info.num_classes,
         id2label=class_info.id2label, label2id=class_info.label2id,
         semantic_loss_ignore_index=class_info.ignore_index, palette=[list(c) for c in class_info.palette],
+        mask_values=list(class_info.mask_values),
     )
     try:
         model = SmpForSemanticSegmentation(config)

@@ -4,7 +4,6 @@ import json
 import runpy
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import segmentation_models_pytorch as smp

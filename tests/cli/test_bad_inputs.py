@@ -222,6 +222,9 @@ CASES: list[Case] = [
                                                  "--out", str(c / "pred")], 2, "best", ()),
     ("predict-corrupt-image", lambda ws, c: ["predict", str(ws.run), str(corrupt_one_image(c)), "--out",
                                              str(c / "pred")], 1, "broken.png", ()),
+    ("predict-stored-without-mask-values", lambda ws, c: ["predict", str(ws.run), str(ws.data / "test"), "--out",
+                                                          str(c / "pred"), "--mask-format", "stored"],
+     2, "--mask-format stored", ()),
     # benchmark
     ("benchmark-batch-size-0", lambda ws, c: ["benchmark", str(ws.run), "--batch-sizes", "0"], 2, "--batch-sizes 0", ()),
     ("benchmark-truncated-weights", lambda ws, c: ["benchmark", str(damaged_best(ws, c)), "--batch-sizes", "1"], 2,

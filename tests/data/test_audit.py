@@ -16,13 +16,14 @@ INFO = ClassInfo(names=("a", "b"))
 
 
 def tiny_dsd(frames: dict[str, list[tuple[str, float, str]]]) -> datasets.DatasetDict:
-    """A DatasetDict of 2x2 masks from (sequence, time, group) triples per split."""
+    """A DatasetDict of 2x2 masks (one pixel of a, two of b, one ignore) from (sequence, time, group) per split."""
     buf = io.BytesIO()
     Image.fromarray(np.array([[0, 1], [1, 255]], np.uint8)).save(buf, format="PNG")
     mask = {"bytes": buf.getvalue(), "path": None}
     return datasets.DatasetDict({split: datasets.Dataset.from_dict(
         {"image": [mask] * len(rows), "mask": [mask] * len(rows), "group": [r[2] for r in rows],
-         "id": [f"{r[0]}_{r[1]}" for r in rows], "sequence": [r[0] for r in rows], "time": [r[1] for r in rows]},
+         "id": [f"{r[0]}_{r[1]}" for r in rows], "sequence": [r[0] for r in rows], "time": [r[1] for r in rows],
+         "pixels": [[1, 2, 1]] * len(rows)},
         features=FEATURES) for split, rows in frames.items()})
 
 

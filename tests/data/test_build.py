@@ -22,7 +22,7 @@ def toy_cfg(tmp_path) -> DataConfig:
 
 def test_rows_columns_and_provenance(toy_cfg, tmp_path):
     dsd, info = build_datasets(toy_cfg)
-    assert set(dsd["train"].column_names) == {"image", "mask", "group", "id", "sequence", "time"}
+    assert set(dsd["train"].column_names) == {"image", "mask", "group", "id", "sequence", "time", "pixels"}
     ids = [i for split in dsd.values() for i in split["id"]]
     assert len(ids) == len(set(ids))
     save_split(dsd, tmp_path / "run" / "split.json", extra={"source": "folder"})
@@ -51,10 +51,10 @@ def test_split_file_errors(toy_cfg, tmp_path):
     with pytest.raises(DataError, match=r"split file '.*missing.json' does not exist"):
         build_datasets(toy_cfg, split_file=tmp_path / "missing.json")
     (tmp_path / "bad.json").write_text(json.dumps({"ids": {"train": ["seq0_00000"]}}))
-    with pytest.raises(DataError, match="lacks 'ids' lists for train, validation, test"):
+    with pytest.raises(DataError, match="lacks id lists for train, validation, test"):
         build_datasets(toy_cfg, split_file=tmp_path / "bad.json")
     (tmp_path / "alien.json").write_text(json.dumps({"ids": {"train": ["seq9_00000"], "validation": [], "test": []}}))
-    with pytest.raises(DataError, match="names id 'seq9_00000', which the data source does not have"):
+    with pytest.raises(DataError, match=r"names 1 id\(s\) the data source does not have, e.g. 'seq9_00000'"):
         build_datasets(toy_cfg, split_file=tmp_path / "alien.json")
 
 

@@ -1,11 +1,8 @@
 """Class pixel frequencies (ignore excluded) and inverse / median-frequency weights."""
 
-import io
-
 import datasets
 import numpy as np
 import pytest
-from PIL import Image
 
 from hf_seg.labels import ClassInfo
 from hf_seg.data import DataError, class_frequencies, class_weights
@@ -13,27 +10,26 @@ from hf_seg.data import DataError, class_frequencies, class_weights
 INFO = ClassInfo(names=("a", "b", "c", "d"))
 
 
-def masks_dataset(masks: list[np.ndarray]) -> datasets.Dataset:
-    encoded = []
-    for m in masks:
-        buf = io.BytesIO()
-        Image.fromarray(m.astype(np.uint8)).save(buf, format="PNG")
-        encoded.append({"bytes": buf.getvalue(), "path": None})
-    return datasets.Dataset.from_dict({"mask": encoded}, features=datasets.Features({"mask": datasets.Image()}))
+def pixels_dataset(masks: list[np.ndarray], num_classes: int = 4) -> datasets.Dataset:
+    """Rows with the per-class pixel counts (ignore last) that build_datasets stores for each validated mask."""
+    rows = [np.bincount(m.ravel(), minlength=256) for m in masks]
+    return datasets.Dataset.from_dict({"pixels": [r[:num_classes].tolist() + [int(r[255])] for r in rows]})
 
 
 def test_frequencies_count_pixels_and_skip_ignore():
-    ds = masks_dataset([np.array([[0, 0, 1, 255]]), np.array([[0, 1, 1, 255]])])  # a:3, b:3, c:0, d:0, ignore:2
+    ds = pixels_dataset([np.array([[0, 0, 1, 255]]), np.array([[0, 1, 1, 255]])])  # a:3, b:3, c:0, d:0, ignore:2
     assert class_frequencies(ds, INFO).tolist() == [0.5, 0.5, 0.0, 0.0]
-    ds.set_transform(lambda batch: {"labels": batch["mask"]})  # a training transform must not get in the way
+    ds.set_transform(lambda batch: {"labels": batch["pixels"]})  # a training transform must not get in the way
     assert class_frequencies(ds, INFO).tolist() == [0.5, 0.5, 0.0, 0.0]
 
 
-def test_values_outside_classes_and_all_ignore_are_errors():
-    with pytest.raises(DataError, match=r"masks hold values \[7\] outside 4 classes"):
-        class_frequencies(masks_dataset([np.array([[0, 7]])]), INFO)
+def test_counts_for_other_classes_missing_counts_and_all_ignore_are_errors():
+    with pytest.raises(DataError, match="4 entries per row, not 5; it was built for other classes"):
+        class_frequencies(pixels_dataset([np.array([[0, 2]])], num_classes=3), INFO)
+    with pytest.raises(DataError, match="no 'pixels' column; build it with build_datasets"):
+        class_frequencies(datasets.Dataset.from_dict({"id": ["a"]}), INFO)
     with pytest.raises(DataError, match="no labelled pixels"):
-        class_frequencies(masks_dataset([np.array([[255, 255]])]), INFO)
+        class_frequencies(pixels_dataset([np.array([[255, 255]])]), INFO)
 
 
 def test_inverse_frequency_keeps_the_pixel_average_weight_at_one():

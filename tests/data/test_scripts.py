@@ -4,7 +4,6 @@ import io
 import runpy
 import sys
 import zipfile
-from pathlib import Path
 from urllib.error import URLError
 
 import numpy as np

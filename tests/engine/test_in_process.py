@@ -81,3 +81,33 @@ def test_train_evaluate_and_report_in_process(study, fresh_accelerator, monkeypa
     results = json.loads((study.out_dir / "analysis" / "results.json").read_text())
     assert results["best"]["run_id"] == planned.run_id and results["failure"]["images"] == 8
     assert results["splits"][0]["splits"]["test"]["images"] == 8
+
+
+def test_train_on_a_datasetdict_built_in_python_then_evaluate_it(tmp_path, fresh_accelerator):
+    """hf_seg.train(recipe, dataset=DatasetDict): the data never touches a folder; eval needs the same object."""
+    import datasets
+
+    from helpers.synthetic import toy_pair
+
+    rng = np.random.default_rng(0)
+
+    def split(count: int) -> datasets.Dataset:
+        pairs = [toy_pair(rng, (32, 48), 3) for _ in range(count)]
+        return datasets.Dataset.from_dict({"pixels_in": [Image.fromarray(i) for i, _ in pairs],
+                                           "target": [Image.fromarray(m * 100) for _, m in pairs]},
+                                          features=datasets.Features({"pixels_in": datasets.Image(),
+                                                                      "target": datasets.Image()}))
+
+    dsd = datasets.DatasetDict({"train": split(8), "validation": split(4), "test": split(4)})
+    options = {"image_column": "pixels_in", "mask_column": "target", "class_names": ["bg", "road", "car"],
+               "mask_mapping": {"0": "bg", "100": "road", "200": "car"}}
+    recipe = hf_seg.recipe.recipe_from_dict({**TINY, "output_dir": str(tmp_path / "run"), "data": {
+        **TINY["data"], "source": "dataset", "root": None, "source_options": options}})
+    run = RunFolder(hf_seg.train(recipe, dataset=dsd))
+    assert run.split()["sizes"] == {"train": 8, "validation": 4, "test": 4}
+    assert run.load_best().config.mask_values == [0, 100, 200]  # predict can write the masks' own values
+    with pytest.raises(RunFolderError, match="trained on a datasets object passed in Python; evaluate it with "
+                                             r"hf_seg.evaluate_run\(run_dir, dataset=...\)"):
+        hf_seg.evaluate_run(run.path)
+    metrics = hf_seg.evaluate_run(run.path, dataset=dsd)
+    assert 0.0 <= metrics["mean_iou"] <= 1.0 and run.ledger()[-1]["images"] == 4

@@ -1,5 +1,6 @@
-"""Predict: TTA and sliding window on models with known outputs, real CamVid images, bad inputs, the CLI."""
+"""Predict: TTA and sliding window on models with known outputs, real CamVid images, mask formats, bad inputs, CLI."""
 
+import json
 import runpy
 import subprocess
 import sys
@@ -14,13 +15,15 @@ from PIL import Image
 from hf_seg.labels import CAMVID, ClassInfo
 from hf_seg.engine.runtime import InputSizeError, channels_last
 from hf_seg.viz import colorize
-from hf_seg.models import build_model
-from hf_seg.inference.predict import (LoadedModel, PredictInputError, window_starts, list_images, load_trained,
-                            predict_files, predict_probs)
+from hf_seg.models import build_model, class_info_from_config, load_model
+from hf_seg.inference.predict import (LoadedModel, PredictInputError, encode_mask, window_starts, list_images,
+                                      load_trained, predict_files, predict_probs)
 from hf_seg.recipe import ModelConfig
 
 from conftest import REPO  # noqa: E402
+from helpers.cli import cli, error_lines  # noqa: E402
 TINY = ClassInfo(names=("a", "b", "c"))
+BINARY = ClassInfo(names=("background", "object"), palette=((10, 20, 30), (250, 40, 5)), mask_values=(0, 255))
 
 
 class PixelModel(torch.nn.Module):
@@ -145,6 +148,90 @@ def test_predict_camvid_images_writes_original_size_masks(camvid_root, tmp_path)
             assert np.asarray(mask).max() < CAMVID.num_classes
             overlay = Image.open(item["overlay"])
             assert overlay.size[1] == 360 and overlay.size[0] > 480  # legend panel to the right
+
+
+def test_palette_and_stored_masks_encode_the_predicted_ids(tmp_path):
+    image = tmp_path / "image.png"
+    Image.fromarray(random_image(20, 30)).save(image)
+    loaded = LoadedModel(model=PixelModel(classes=2), class_info=BINARY, image_size=None, source="test")
+    written = {}
+    for mask_format in ("ids", "palette", "stored"):
+        report = predict_files(loaded, [image], tmp_path / mask_format, progress=False, mask_format=mask_format)
+        assert report.failures == [] and len(report.written) == 1
+        written[mask_format] = report.written[0]
+    ids = np.asarray(Image.open(written["ids"]["mask"]))
+    assert set(np.unique(ids)) == {0, 1}  # both classes predicted, so every value below is exercised
+    palette = Image.open(written["palette"]["mask"])
+    assert palette.mode == "RGB" and np.array_equal(np.asarray(palette), np.asarray(BINARY.palette)[ids])
+    stored = Image.open(written["stored"]["mask"])
+    assert stored.mode == "L" and set(np.unique(np.asarray(stored))) == {0, 255}
+    assert np.array_equal(np.asarray(stored), np.where(ids == 1, 255, 0))
+    overlays = {Path(w["overlay"]).read_bytes() for w in written.values()}
+    assert len(overlays) == 1  # the overlay does not depend on the mask format
+
+
+def test_stored_values_above_255_are_written_as_16_bit():
+    wide = ClassInfo(names=("a", "b", "c"), mask_values=(7, 1000, 65535))
+    mask = np.array([[0, 1], [2, 1]], dtype=np.uint8)
+    stored = encode_mask(mask, wide, "stored")
+    assert stored.mode == "I;16" and np.asarray(stored).tolist() == [[7, 1000], [65535, 1000]]
+    ids = encode_mask(mask, wide, "ids")
+    assert ids.mode == "L" and np.asarray(ids).tolist() == mask.tolist()
+
+
+def test_stored_without_mask_values_fails_before_writing(tmp_path):
+    image = tmp_path / "image.png"
+    Image.fromarray(random_image(20, 30)).save(image)
+    loaded = LoadedModel(model=ConstantModel(), class_info=TINY, image_size=None, source="test")
+    with pytest.raises(PredictInputError, match="--mask-format stored: .* no stored mask values .* --mask-format ids"):
+        predict_files(loaded, [image], tmp_path / "out", progress=False, mask_format="stored")
+    with pytest.raises(PredictInputError, match="mask format 'colours' is unknown; use one of ids, palette, stored"):
+        predict_files(loaded, [image], tmp_path / "out", progress=False, mask_format="colours")
+    assert not (tmp_path / "out").exists()
+    saved = tmp_path / "model"
+    build_model(ModelConfig(arch="unet", encoder="resnet18", encoder_depth=3), TINY).save_pretrained(saved)
+    code, err = cli("predict", str(saved), str(image), "--out", str(tmp_path / "cli"), "--mask-format", "stored")
+    errors = error_lines(err)
+    assert code == 2 and len(errors) == 1 and "--mask-format stored" in errors[0] and "Traceback" not in err, err
+    assert not (tmp_path / "cli").exists()
+
+
+def test_stored_cli_on_a_saved_model_with_mask_values(tmp_path):
+    saved = tmp_path / "model"
+    build_model(ModelConfig(arch="unet", encoder="resnet18", encoder_depth=3), BINARY).save_pretrained(saved)
+    image = tmp_path / "image.png"
+    Image.fromarray(random_image(20, 30)).save(image)
+    code, err = cli("predict", str(saved), str(image), "--out", str(tmp_path / "out"), "--mask-format", "stored")
+    assert code == 0, err
+    stored = Image.open(tmp_path / "out" / "masks" / "image.png")
+    assert stored.mode == "L" and stored.size == (30, 20) and set(np.unique(np.asarray(stored))) <= {0, 255}
+
+
+def test_mask_values_round_trip_through_dicts_and_saved_configs(tmp_path):
+    assert ClassInfo.from_dict(BINARY.to_dict()) == BINARY and BINARY.to_dict()["mask_values"] == [0, 255]
+    old = {k: v for k, v in BINARY.to_dict().items() if k != "mask_values"}  # files written before mask_values
+    assert ClassInfo.from_dict(old).mask_values == ClassInfo.from_dict({**old, "mask_values": None}).mask_values == ()
+    assert ClassInfo(names=("a", "b"), mask_values=(np.uint16(3), np.int64(9))).mask_values == (3, 9)
+    for cfg in (ModelConfig(arch="unet", encoder="resnet18", encoder_depth=3),
+                ModelConfig(arch="segformer", encoder="b0")):
+        folder = tmp_path / cfg.arch
+        build_model(cfg, BINARY).save_pretrained(folder)
+        assert class_info_from_config(load_model(folder).config) == BINARY
+        config = json.loads((folder / "config.json").read_text())
+        assert config["mask_values"] == [0, 255]
+        del config["mask_values"]  # a checkpoint saved before mask_values existed still loads, with none
+        (folder / "config.json").write_text(json.dumps(config))
+        assert class_info_from_config(load_model(folder).config).mask_values == ()
+
+
+@pytest.mark.parametrize("values,message", [((0,), "has 1 values for 2 classes"), ((0, 0), "has duplicates"),
+                                            ((0, 65536), "65536 is not an integer in 0..65535"),
+                                            ((-1, 3), "-1 is not an integer"), ((0, 1.5), "1.5 is not an integer"),
+                                            ((0, True), "True is not an integer"), ("ab", "'a' is not an integer")])
+def test_invalid_mask_values_are_one_line_errors(values, message):
+    with pytest.raises(ValueError, match=message) as error:
+        ClassInfo(names=("a", "b"), mask_values=values)
+    assert "\n" not in str(error.value) and "mask_values" in str(error.value)
 
 
 def test_bad_inputs_are_listed_and_the_rest_processed(tmp_path):

@@ -3,7 +3,6 @@
 import importlib.util
 import json
 import math
-from pathlib import Path
 
 import evaluate
 import numpy as np

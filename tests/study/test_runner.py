@@ -13,7 +13,6 @@ import pytest
 
 from hf_seg.runs import read_history, read_json, write_json
 from hf_seg.sam.segment import random_sam, tiny_sam_config
-from hf_seg.runs import RunFolder
 from hf_seg.study.plan import StudyError, check_same_recipe, load_study, plan_runs
 from hf_seg.study.runner import StudyLock, run_study
 
