@@ -7,7 +7,6 @@ peak resident memory only grows: the baseline after imports and the peak during 
 
 from __future__ import annotations
 
-import resource
 import time
 from pathlib import Path
 
@@ -15,15 +14,11 @@ import numpy as np
 from PIL import Image
 
 from hf_seg.data import build_datasets, class_frequencies
+from hf_seg.bench.window_inference import peak_rss_mb
 from hf_seg.data.split_file import provenance_of
 from hf_seg.recipe import DataConfig, SplitConfig
 
 SIZE = 256
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_pairs(root: Path, count: int, seed: int = 0) -> Path:
