@@ -1,4 +1,4 @@
-"""Evaluate a run's best checkpoint on a split (the test split once): `hf-seg eval RUN_DIR --split test`."""
+"""Evaluate a run's best checkpoint on a split (the test split once): `hf-seg eval RUN_DIR --split test [--tta]`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", choices=["train", "validation", "test"])
     parser.add_argument("--force", action="store_true", help="evaluate the test split again (recorded in the ledger)")
     parser.add_argument("--batch-size", type=int, help="evaluation batch size (default: the recipe's)")
+    parser.add_argument("--tta", action="store_true",
+                        help="average with the mirrored image's prediction (decide it on --split validation first)")
 
 
 def run(args: argparse.Namespace) -> None:
-    metrics = evaluate_run(args.run_dir, args.split, force=args.force, batch_size=args.batch_size)
+    metrics = evaluate_run(args.run_dir, args.split, force=args.force, batch_size=args.batch_size,
+                           tta=args.tta)
     print(format_metrics_table(metrics))
-    print(f"{args.split}: {format_summary(metrics)}  -> {args.run_dir}/{args.split}_metrics.json")
+    print(f"{args.split}{' (tta)' if args.tta else ''}: {format_summary(metrics)}  -> "
+          f"{args.run_dir}/{args.split}_metrics.json")

@@ -30,12 +30,24 @@ EXAMPLES = 3
 """Best and worst test images (by per-image mIoU) whose raw pixels the predictions file keeps for the report."""
 
 
-def predict_logits(model: torch.nn.Module, pixel_values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Logits upsampled to the label size, so metrics are computed at the labels' own resolution."""
-    logits = model(pixel_values=pixel_values).logits
-    if tuple(logits.shape[-2:]) != tuple(size):
-        logits = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
-    return logits
+def predict_logits(model: torch.nn.Module, pixel_values: torch.Tensor, size: tuple[int, int], tta: bool = False,
+                   memory_channels_last: bool = False) -> torch.Tensor:
+    """Logits upsampled to the label size, so metrics are computed at the labels' own resolution.
+
+    tta: average the softmax with the mirrored image's, and return its log (argmax and NLL stay meaningful).
+    memory_channels_last: feed the images in channels_last (for a model converted with runtime.channels_last).
+    """
+    def at_size(x: torch.Tensor) -> torch.Tensor:
+        logits = model(pixel_values=channels_last(x, memory_channels_last)).logits
+        if tuple(logits.shape[-2:]) != tuple(size):
+            logits = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
+        return logits
+
+    logits = at_size(pixel_values)
+    if not tta:
+        return logits
+    mirrored = at_size(pixel_values.flip(-1)).flip(-1)
+    return ((logits.float().softmax(1) + mirrored.float().softmax(1)) / 2).clamp_min(1e-12).log()
 
 
 def batch_confusion(preds: torch.Tensor, labels: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
@@ -60,12 +72,13 @@ def batch_confusion(preds: torch.Tensor, labels: torch.Tensor, num_classes: int,
 @torch.no_grad()
 def evaluate(model, loader, accelerator: Accelerator, class_info: ClassInfo, loss_fn=None, desc: str = "eval",
              on_batch: Optional[Callable[[np.ndarray, np.ndarray], None]] = None,
-             memory_channels_last: bool = False) -> dict:
+             memory_channels_last: bool = False, tta: bool = False) -> dict:
     """mean_iou-style metrics (plus Dice, confusion matrix and mean loss) over every sample of `loader`, once each.
 
     on_batch(preds, labels), when given, sees every gathered batch as uint8 numpy maps (N, H, W) on the main process;
     give it on every process (the maps are gathered collectively), it is called on the main one only.
     memory_channels_last: feed the images in channels_last (for a model converted with runtime.channels_last).
+    tta: average each prediction with the horizontally mirrored image's (see predict_logits).
     """
     model.eval()
     cm = ConfusionMatrix(class_info.num_classes, class_info.ignore_index)
@@ -73,8 +86,7 @@ def evaluate(model, loader, accelerator: Accelerator, class_info: ClassInfo, los
     for batch in tqdm(loader, desc=desc, disable=not accelerator.is_local_main_process, leave=False):
         labels = batch["labels"]
         with accelerator.autocast():
-            logits = predict_logits(model, channels_last(batch["pixel_values"], memory_channels_last),
-                                    tuple(labels.shape[-2:]))
+            logits = predict_logits(model, batch["pixel_values"], tuple(labels.shape[-2:]), tta, memory_channels_last)
         if loss_fn is not None:
             loss_sum += float(loss_fn(logits.float(), labels)) * len(labels)
             loss_n += len(labels)
@@ -146,9 +158,10 @@ def read_predictions(path: Path) -> dict:
 
 
 def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_size: int | None = None,
-                 examples: int = EXAMPLES, dataset=None) -> dict:
+                 examples: int = EXAMPLES, dataset=None, tta: bool = False) -> dict:
     """Evaluate a run's best checkpoint on a split, refusing a second test evaluation unless forced; record it.
-    dataset: the datasets object a data.source "dataset" run was trained on."""
+    dataset: the datasets object a data.source "dataset" run was trained on. tta: mirrored test-time augmentation
+    (decide it on validation: both settings of a validation evaluation are kept in the ledger)."""
     run = RunFolder(run_dir).require(RunFolder.RECIPE, RunFolder.SPLIT, "best")
     if batch_size is not None and batch_size < 1:
         raise RunFolderError(f"evaluation batch size {batch_size} is invalid; pass --batch-size 1 or more (or leave it "
@@ -172,7 +185,7 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
     start = time.perf_counter()
     try:
         metrics = evaluate(model, loader, accelerator, class_info, desc=f"{split}",
-                           on_batch=writer.add if writer else _ignore_maps, memory_channels_last=fast)
+                           on_batch=writer.add if writer else _ignore_maps, memory_channels_last=fast, tta=tta)
     except BaseException:
         if writer:
             writer.abort()
@@ -184,7 +197,7 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
         writer.close(ids, {i: load_rgb(raw[i]["image"]) for i in best + worst})
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": split, "checkpoint": checkpoint_id(run.best),
                  "split_hash": split_fingerprint(ids), "images": len(ds), "mean_iou": metrics["mean_iou"],
-                 "forced": bool(earlier and force), "seconds": round(seconds, 2)}
+                 "tta": tta, "forced": bool(earlier and force), "seconds": round(seconds, 2)}
         run.write(run.metrics_file(split).name, {**metrics, "evaluation": entry,
                                                  "per_image": {"ids": ids, "mean_iou": writer.scores}})
         run.record_evaluation(entry)

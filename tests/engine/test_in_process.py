@@ -53,6 +53,9 @@ def test_train_evaluate_and_report_in_process(study, fresh_accelerator, monkeypa
     assert abs(sum(stats["splits"]["train"]["class_frequencies"]) - 1) < 1e-3
     assert [r["epoch"] for r in run.history()] == [1, 2] and run.best.is_dir() and run.training_finished()
 
+    for tta in (False, True):  # both kept in the ledger, to decide on TTA by validation
+        hf_seg.evaluate_run(run.path, "validation", tta=tta)
+    assert [(e["split"], e["tta"]) for e in run.ledger()] == [("validation", False), ("validation", True)]
     metrics = hf_seg.evaluate_run(run.path, "test")
     stored = read_predictions(run.predictions_file("test"))
     test = run.read("test_metrics.json")
