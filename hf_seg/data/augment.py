@@ -13,7 +13,7 @@ import random
 import warnings
 import zlib
 from functools import partial
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import albumentations as A
 import cv2
@@ -161,10 +161,16 @@ def _train_batch(batch: dict, augment: A.Compose, seed: int, epoch: Optional["Sh
                 raise DataError("per-sample augmentation seeds need the dataset's 'id' column")
             s = sample_seed(seed, epoch.value, sample_id)
             augment.set_random_state(np.random.default_rng(s), random.Random(s))
-        out = augment(image=decode(image), mask=np.asarray(mask))
-        pixel_values.append(to_pixel_values(out["image"]))
-        labels.append(torch.from_numpy(out["mask"].astype(np.int64)))
+        sample = train_sample(image, mask, augment, decode)
+        pixel_values.append(sample["pixel_values"])
+        labels.append(sample["labels"])
     return {"pixel_values": pixel_values, "labels": labels}
+
+
+def train_sample(image: Any, mask: Any, augment: A.Compose, decode: Callable[[Any], np.ndarray] = load_rgb) -> dict:
+    """One training sample: image and mask augmented jointly, then as model tensors."""
+    out = augment(image=decode(image), mask=np.asarray(mask))
+    return {"pixel_values": to_pixel_values(out["image"]), "labels": torch.from_numpy(out["mask"].astype(np.int64))}
 
 
 def _eval_batch(batch: dict, resize: A.Compose, decode: Callable[[dict], np.ndarray] = load_rgb) -> dict:

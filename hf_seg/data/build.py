@@ -21,6 +21,7 @@ from hf_seg.data.hub import load_dataset_object, load_hub
 from hf_seg.data.source import Sample, Source, classes_from_options
 from hf_seg.data.split import SPLITS, group_samples, split_samples
 from hf_seg.data.split_file import read_split
+from hf_seg.data.stream import frame_options, is_streamed, materialised, open_stream
 from hf_seg.recipe import DataConfig
 
 
@@ -61,6 +62,9 @@ def build_datasets(cfg: DataConfig, split_file: Path | None = None,
     """
     if cfg.source not in SOURCES:
         raise DataError(f"data.source = {cfg.source!r} is unknown; use one of {', '.join(SOURCES)}")
+    if is_streamed(cfg, dataset):  # a train sample and the evaluation splits, on disk; train itself streams
+        dataset = materialised(cfg, open_stream(cfg, dataset))
+        cfg = dataclasses.replace(cfg, source="dataset", root=None, source_options=frame_options(cfg.source_options))
     if (dataset is not None) != (cfg.source == "dataset"):
         raise DataError("a datasets object goes with data.source \"dataset\": pass hf_seg.train(recipe, dataset=...) "
                         "with that source" if dataset is None else

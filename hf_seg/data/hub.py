@@ -31,7 +31,9 @@ from hf_seg.data.errors import DataError
 from hf_seg.data.source import CLASS_OPTIONS, OWN_GROUPS, Sample, Source, check_options, classes_from_options
 
 FRAME_OPTIONS = ("image_column", "mask_column", "group_column", "id_column", "id2label")
-OPTIONS = ("dataset_id", "config_name", "revision", "data_files", "split", "token", *FRAME_OPTIONS, *CLASS_OPTIONS)
+STREAM_OPTIONS = ("streaming", "sample_rows", "shuffle_buffer")  # see data.stream
+OPTIONS = ("dataset_id", "config_name", "revision", "data_files", "split", "token", *FRAME_OPTIONS, *CLASS_OPTIONS,
+           *STREAM_OPTIONS)
 OFFICIAL_SPLITS = {"train": "train", "validation": "validation", "val": "validation", "valid": "validation",
                    "test": "test"}
 
@@ -62,9 +64,6 @@ def load_hub(options: dict) -> Source:
 def load_dataset_object(dataset: Any, options: dict) -> Source:
     """A Dataset or DatasetDict given in Python, with the same column options as the hub source."""
     check_options(options, (*FRAME_OPTIONS, *CLASS_OPTIONS), "dataset")
-    if isinstance(dataset, (datasets.IterableDataset, datasets.IterableDatasetDict)):
-        raise DataError(f"the dataset is streamed ({type(dataset).__name__}); hf_seg splits and validates every row "
-                        "and keeps them on disk (memory stays flat), so load it without streaming=True")
     if not isinstance(dataset, (datasets.Dataset, datasets.DatasetDict)):
         raise DataError(f"dataset= must be a datasets.Dataset or DatasetDict, got {type(dataset).__name__}; "
                         "load or build one with the datasets library")
@@ -92,7 +91,7 @@ def _source(loaded: datasets.Dataset | datasets.DatasetDict, options: dict, what
         groups = [str(v) for v in ds[group_col]] if group_col else ids
         samples += [Sample(id=i, image=None, mask=None, sequence=g, official=OFFICIAL_SPLITS.get(split),
                            row=(split, n)) for n, (i, g) in enumerate(zip(ids, groups))]
-    class_info, mapping = classes_from_options(options, "hub", names=_declared_names(dsd, options, what))
+    class_info, mapping = classes_from_options(options, "hub", names=declared_names(dsd, options, what))
 
     def read(sample: Sample) -> tuple[dict, dict]:
         row = raw[sample.row[0]][sample.row[1]]
@@ -105,7 +104,7 @@ def _source(loaded: datasets.Dataset | datasets.DatasetDict, options: dict, what
                   grouping=f"group_column {group_col}" if group_col else OWN_GROUPS)
 
 
-def _declared_names(dsd: datasets.DatasetDict, options: dict, what: str) -> list[str] | None:
+def declared_names(dsd: datasets.DatasetDict | datasets.IterableDatasetDict, options: dict, what: str) -> list[str] | None:
     """Class names the data declares: an id2label file, else the first ClassLabel feature; None when neither."""
     if options.get("id2label") is not None:
         return _read_id2label(str(options["id2label"]), options)

@@ -206,8 +206,18 @@ def _pil(ref: dict) -> Image.Image:
 def validated_row(sample: Sample, source: Source) -> tuple[dict, MaskStats]:
     """Check one pair (readable, same size, mask values known) and return its cache row with the canonical mask."""
     image_ref, mask_ref = source.refs(sample)
-    image, image_where = _open(image_ref, "image", sample.id)
-    mask, mask_where = _open(mask_ref, "mask", sample.id)
+    labels, stats = checked_pair(image_ref, mask_ref, sample.id, source.mapping, source.class_info)
+    counts = np.bincount(labels.ravel(), minlength=256)
+    pixels = counts[:source.class_info.num_classes].tolist() + [int(counts[source.class_info.ignore_index])]
+    return {"image": image_ref, "mask": {"bytes": encode_png(labels), "path": None}, "id": sample.id,
+            "sequence": sample.sequence, "time": sample.time, "pixels": pixels}, stats
+
+
+def checked_pair(image_ref: dict, mask_ref: dict, sample_id: str, mapping: MaskMapping,
+                 class_info: ClassInfo) -> tuple[np.ndarray, MaskStats]:
+    """The class-id mask of one image/mask pair after checking both are readable and the same size."""
+    image, image_where = _open(image_ref, "image", sample_id)
+    mask, mask_where = _open(mask_ref, "mask", sample_id)
     with image, mask:
         if image.size != mask.size:
             raise DataError(f"mask '{mask_where}' is {mask.size[0]}x{mask.size[1]} but image '{image_where}' is "
@@ -216,8 +226,4 @@ def validated_row(sample: Sample, source: Source) -> tuple[dict, MaskStats]:
             mask.load()
         except OSError as e:
             raise DataError(f"mask '{mask_where}' cannot be decoded ({e}); replace or remove the file") from e
-        labels, stats = mapped_mask(mask, source.mapping, source.class_info, mask_where)
-    counts = np.bincount(labels.ravel(), minlength=256)
-    pixels = counts[:source.class_info.num_classes].tolist() + [int(counts[source.class_info.ignore_index])]
-    return {"image": image_ref, "mask": {"bytes": encode_png(labels), "path": None}, "id": sample.id,
-            "sequence": sample.sequence, "time": sample.time, "pixels": pixels}, stats
+        return mapped_mask(mask, mapping, class_info, mask_where)

@@ -19,6 +19,7 @@ from transformers import get_scheduler
 from hf_seg.data import audit_split, build_datasets, class_weights, make_transform, save_split
 from hf_seg.data.augment import SharedEpoch
 from hf_seg.data.class_stats import frequencies
+from hf_seg.data.stream import StreamedTrain, is_streamed, open_stream
 from hf_seg.engine.checks import check_model_input, check_settings
 from hf_seg.engine.evaluation import evaluate, format_summary
 from hf_seg.engine.runtime import channels_last, data_workers, make_accelerator as runtime_accelerator
@@ -88,27 +89,34 @@ class Loaders:
         self.shuffle.manual_seed(self.seed + epoch)
 
 
-def make_loaders(recipe: Recipe, dsd, class_info, device: torch.device | str = "cpu") -> Loaders:
+def make_loaders(recipe: Recipe, dsd, class_info, device: torch.device | str = "cpu", streams=None) -> Loaders:
     """Train and validation loaders with persistent workers; call `loaders.epoch.value = e` before epoch e.
 
     Augmentations are seeded per sample from (seed, epoch, id), so the workers live for the whole run (no re-fork
     per epoch) and an epoch's batches do not depend on the number of workers or on earlier epochs.
+    streams: the splits as datasets IterableDatasets (data.stream); their train split replaces dsd["train"].
     """
     train_ds, val_ds = dsd["train"], dsd["validation"]
     epoch = SharedEpoch()
     cache = recipe.data.cache_images_mb
-    train_ds.set_transform(make_transform(recipe.data.augment, recipe.data.image_size, class_info, train=True,
-                                          seed=recipe.train.seed, epoch=epoch, cache_mb=cache))
     val_ds.set_transform(make_transform([], recipe.data.image_size, class_info, train=False, cache_mb=cache))
     workers = data_workers(recipe.data.num_workers, device)
     # The sampler has its own generator: DataLoader draws a worker base seed from the global RNG when it starts its
     # workers (the first epoch only, with persistent workers), which would shift a globally seeded shuffle.
     shuffle = torch.Generator()
-    train_loader = torch.utils.data.DataLoader(train_ds, batch_size=recipe.train.batch_size,
-                                               sampler=torch.utils.data.RandomSampler(train_ds, generator=shuffle),
-                                               drop_last=len(train_ds) > recipe.train.batch_size,
-                                               num_workers=workers, persistent_workers=workers > 0,
-                                               worker_init_fn=_one_thread_worker)
+    if streams is not None:
+        streamed = StreamedTrain(recipe.data, streams, class_info, recipe.train.seed, epoch)
+        readers = min(workers, streamed.num_shards)  # datasets gives each worker whole shards
+        train_loader = torch.utils.data.DataLoader(streamed, batch_size=recipe.train.batch_size, num_workers=readers,
+                                                   persistent_workers=readers > 0, worker_init_fn=_one_thread_worker)
+    else:
+        train_ds.set_transform(make_transform(recipe.data.augment, recipe.data.image_size, class_info, train=True,
+                                              seed=recipe.train.seed, epoch=epoch, cache_mb=cache))
+        train_loader = torch.utils.data.DataLoader(train_ds, batch_size=recipe.train.batch_size,
+                                                   sampler=torch.utils.data.RandomSampler(train_ds, generator=shuffle),
+                                                   drop_last=len(train_ds) > recipe.train.batch_size,
+                                                   num_workers=workers, persistent_workers=workers > 0,
+                                                   worker_init_fn=_one_thread_worker)
     val_loader = torch.utils.data.DataLoader(val_ds, batch_size=recipe.train.eval_batch_size, num_workers=workers,
                                              persistent_workers=workers > 0, worker_init_fn=_one_thread_worker)
     return Loaders(train_loader, val_loader, epoch, shuffle, recipe.train.seed)
@@ -141,6 +149,10 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False, data
         if split_file is not None:
             raise RunFolderError("--split-file is for a new run; a resumed run keeps the split in its split.json")
     check_settings(recipe)  # augmentations, loss, precision, tracker, ...: before any file is written
+    streamed = is_streamed(recipe.data, dataset)
+    if streamed and not recipe.train.max_steps:
+        raise RecipeError("recipe key 'train.max_steps' is null, but the train split is streamed and a stream has no "
+                          "length; set it (e.g. --set train.max_steps=5000); train.epochs then caps the passes")
     accelerator = make_accelerator(recipe, out)
     main = accelerator.is_main_process
 
@@ -152,11 +164,17 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False, data
     model = channels_last(build_model(recipe.model, class_info), recipe.train.channels_last)
     check_model_input(recipe, model)
     stats = audit_split(dsd, class_info)  # the split audit and class frequencies, for the report and class weights
+    streamed_note = {"train_streamed": f"train is streamed: its ids and class statistics are those of the first "
+                                       f"{len(dsd['train'])} rows only"} if streamed else {}
+    if streamed:
+        accelerator.print(f"train is streamed: class statistics from its first {len(dsd['train'])} rows; "
+                          f"{recipe.train.max_steps} steps (train.max_steps)")
     weights = None
     if recipe.data.class_weights:
         freqs = frequencies(np.asarray(stats["splits"]["train"]["class_pixels"]))
         weights = torch.as_tensor(class_weights(freqs, recipe.data.class_weights), dtype=torch.float32)
-    loaders = make_loaders(recipe, dsd, class_info, accelerator.device)
+    streams = open_stream(recipe.data, dataset) if streamed else None
+    loaders = make_loaders(recipe, dsd, class_info, accelerator.device, streams)
     train_loader, val_loader = loaders.train, loaders.validation
     accelerator.print(f"data workers: {loaders.train.num_workers}"
                       f"{' (auto: data.num_workers is null)' if recipe.data.num_workers is None else ''}")
@@ -164,10 +182,12 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False, data
 
     opt = recipe.optim
     optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay, betas=tuple(opt.betas))
-    steps_per_epoch = math.ceil(len(train_loader) / recipe.train.grad_accum)
-    total_steps = recipe.train.epochs * steps_per_epoch
-    if recipe.train.max_steps:
-        total_steps = min(total_steps, recipe.train.max_steps)
+    if streamed:
+        total_steps = recipe.train.max_steps
+    else:
+        total_steps = recipe.train.epochs * math.ceil(len(train_loader) / recipe.train.grad_accum)
+        if recipe.train.max_steps:
+            total_steps = min(total_steps, recipe.train.max_steps)
     # The schedule's length comes from this recipe, also on resume (the saved scheduler state holds only its step and
     # learning rates), so resuming with more train.epochs stretches the schedule to the new end.
     scheduler = get_scheduler(SCHEDULES[opt.schedule], optimizer, num_warmup_steps=opt.warmup_steps,
@@ -186,9 +206,9 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False, data
         if resume:
             run.truncate_history(state.epoch)
         else:
-            save_split(dsd, run / run.SPLIT, extra={"source": recipe.data.source})
+            save_split(dsd, run / run.SPLIT, extra={"source": recipe.data.source, **streamed_note})
         run.write(run.RECIPE, recipe_to_dict(recipe))  # on resume: records what may have changed (e.g. more epochs)
-        run.write(run.DATA_STATS, {**stats, "class_info": class_info.to_dict()})
+        run.write(run.DATA_STATS, {**stats, "class_info": class_info.to_dict(), **streamed_note})
     accelerator.wait_for_everyone()
     if recipe.train.tracker:
         accelerator.init_trackers("hf_seg", config=_flat_config(recipe))
