@@ -1,8 +1,9 @@
 """hf_seg: train, evaluate and compare semantic segmentation models in the Hugging Face ecosystem.
 
 Public API: `train(recipe)`, `evaluate_run(run_dir)`, `build_model(cfg, class_info)`, `load_model(path_or_hub_id)`,
-`load_recipe(path)` and `RunFolder(path)`. Importing hf_seg registers its model adapters with the transformers Auto
-classes, so saved checkpoints load with `AutoModelForSemanticSegmentation.from_pretrained`.
+`load_recipe(path)` and `RunFolder(path)`. Importing hf_seg registers its smp adapter with the transformers Auto
+classes, so smp checkpoints load with `AutoModelForSemanticSegmentation.from_pretrained` (and with plain smp);
+SegFormer checkpoints are ordinary transformers SegFormers, and importing hf_seg leaves their loading unchanged.
 """
 
 import os

@@ -89,8 +89,8 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 1  # epochs
     early_stopping_patience: Optional[int] = None  # evaluations without a new best
-    tracker: Optional[Literal["tensorboard"]] = "tensorboard"
-    log_every: int = 10  # steps between progress-bar/tracker updates
+    tracker: Optional[Union[str, list[str]]] = "tensorboard"  # any Accelerate tracker name, a list of them, or null
+    log_every: int = 10  # steps between progress-bar/tracker updates (loss and lr)
     channels_last: bool = True  # model and images in torch.channels_last (NHWC): 1.2-1.6x faster convolutions
 
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "study": ("study", "run a whole study (variants x seeds), resumably, and write its report"),
     "report": ("report", "aggregate a study folder's runs into report.md and report.pdf"),
     "push": ("push", "publish a run's best checkpoint with its model card to the Hub"),
+    "export": ("export", "export a trained model to ONNX, checked against onnxruntime"),
     "compare-sam": ("compare_sam", "a trained run against SAM with oracle prompts on the same images"),
     "download": ("download", "download a public dataset (needs the network)"),
     "augmentations": ("augmentations", "draw augmented image/mask overlays to a PNG grid"),

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any, Callable, Optional
 
 import albumentations as A
+import torchvision.transforms.v2.functional as tvF
 import cv2
 import numpy as np
 import torch
@@ -118,7 +119,7 @@ def make_transform(strategies: list, image_size: list[int], class_info: ClassInf
         return partial(_train_batch, augment=augment, seed=seed or 0, epoch=epoch, decode=DecodedCache(cache_mb).load)
     if strategies:
         raise DataError(f"evaluation takes no augmentation, got {strategies}; pass [] with train=False")
-    return partial(_eval_batch, resize=A.Compose([A.Resize(*image_size)]), decode=DecodedCache(cache_mb).load)
+    return partial(_eval_batch, size=tuple(image_size), decode=DecodedCache(cache_mb).load)
 
 
 def to_pixel_values(image: np.ndarray) -> torch.Tensor:
@@ -173,6 +174,17 @@ def train_sample(image: Any, mask: Any, augment: A.Compose, decode: Callable[[An
     return {"pixel_values": to_pixel_values(out["image"]), "labels": torch.from_numpy(out["mask"].astype(np.int64))}
 
 
-def _eval_batch(batch: dict, resize: A.Compose, decode: Callable[[dict], np.ndarray] = load_rgb) -> dict:
-    return {"pixel_values": [to_pixel_values(resize(image=decode(im))["image"]) for im in batch["image"]],
+def _eval_batch(batch: dict, size: tuple[int, int], decode: Callable[[dict], np.ndarray] = load_rgb) -> dict:
+    return {"pixel_values": [to_pixel_values(eval_resize(decode(im), size)) for im in batch["image"]],
             "labels": [torch.from_numpy(np.asarray(m).astype(np.int64)) for m in batch["mask"]]}
+
+
+def eval_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An HxWx3 uint8 image at `size` (height, width), bilinear with antialiasing, exactly as transformers' image
+    processors resize (torchvision backend): evaluation, predict and pipeline("image-segmentation") on a saved
+    checkpoint then see the same pixels."""
+    if tuple(image.shape[:2]) == tuple(size):
+        return image
+    chw = torch.from_numpy(np.require(image, requirements=["C", "W"])).permute(2, 0, 1)
+    out = tvF.resize(chw, [int(size[0]), int(size[1])], interpolation=tvF.InterpolationMode.BILINEAR, antialias=True)
+    return out.permute(1, 2, 0).contiguous().numpy()

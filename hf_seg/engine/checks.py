@@ -8,7 +8,6 @@ run, and a training refuses a bad recipe before its run folder exists. Nothing h
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 from typing import Optional
 
@@ -18,14 +17,13 @@ from transformers import PreTrainedModel
 from hf_seg.data import SOURCES, DataError, classes_known, declared_classes
 from hf_seg.data.augment import build_augmentation
 from hf_seg.engine.runtime import check_input_size
+from hf_seg.engine.tracking import tracker_names
 from hf_seg.hub.upload import check_repo_id
 from hf_seg.labels import ClassInfo
 from hf_seg.losses import build_loss
 from hf_seg.models import build_model
 from hf_seg.recipe import Recipe, RecipeError
 
-TRACKER_PACKAGES = {"tensorboard": "tensorboard"}
-"""train.tracker -> the package Accelerate needs for it."""
 
 
 def check_recipe(recipe: Recipe, checked_models: Optional[set] = None) -> None:
@@ -62,10 +60,7 @@ def check_settings(recipe: Recipe) -> ClassInfo:
     build_loss(recipe.loss, class_info, None)
     if recipe.train.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise RecipeError("recipe key 'train.mixed_precision' = \"fp16\" needs a GPU; use \"bf16\" or \"no\" on a CPU")
-    tracker = recipe.train.tracker
-    if tracker and importlib.util.find_spec(TRACKER_PACKAGES[tracker]) is None:
-        raise RecipeError(f"recipe key 'train.tracker' = \"{tracker}\" needs the '{TRACKER_PACKAGES[tracker]}' "
-                          "package; install it or set train.tracker to null")
+    tracker_names(recipe.train.tracker)
     if recipe.hub.push_to_hub:
         try:
             check_repo_id(recipe.hub.hub_model_id)

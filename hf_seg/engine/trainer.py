@@ -23,10 +23,12 @@ from hf_seg.data.stream import StreamedTrain, is_streamed, open_stream
 from hf_seg.engine.checks import check_model_input, check_settings
 from hf_seg.engine.evaluation import evaluate, format_summary
 from hf_seg.engine.runtime import channels_last, data_workers, make_accelerator as runtime_accelerator
+from hf_seg.engine.tracking import epoch_scalars, log_val_images, tracker_names
 from hf_seg.errors import HfSegError, one_line
 from hf_seg.hub import push_run
 from hf_seg.losses import build_loss
 from hf_seg.models import build_model
+from hf_seg.models.processor import save_checkpoint
 from hf_seg.recipe import RESUMABLE_KEYS, Recipe, RecipeError, flatten, recipe_changes, recipe_to_dict
 from hf_seg.runs import RunFolder, RunFolderError, save_dir_atomically, write_json
 from hf_seg.viz import plot_curves
@@ -54,7 +56,7 @@ def make_accelerator(recipe: Recipe, out: Path) -> Accelerator:
         recipe.train.mixed_precision,
         gradient_accumulation_steps=recipe.train.grad_accum,
         dataloader_config=DataLoaderConfiguration(split_batches=True),
-        log_with=recipe.train.tracker,
+        log_with=tracker_names(recipe.train.tracker) or None,
         # smp encoders built shallower than their full depth keep unused stages; DDP must not wait for their gradients
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         project_dir=str(out),
@@ -213,21 +215,22 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False, data
     if recipe.train.tracker:
         accelerator.init_trackers("hf_seg", config=_flat_config(recipe))
 
+    pushes: list = []  # background uploads of intermediate bests (hub.push_every_best)
     bar = tqdm(total=total_steps, initial=state.global_step, desc=recipe.name, disable=not accelerator.is_local_main_process)
     try:
         _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, train_loader, val_loader,
-                loaders, class_info, state, total_steps, bar)
+                loaders, class_info, state, total_steps, bar, pushes)
     finally:
         bar.close()  # before any error line, so the message is never glued to the progress bar
     accelerator.wait_for_everyone()
     if main:
-        _maybe_push(recipe, out, final=True)
+        _maybe_push(recipe, out, final=True, pending=pushes)
     accelerator.end_training()
     return out
 
 
 def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, train_loader, val_loader,
-            loaders: Loaders, class_info, state: TrainerState, total_steps: int, bar) -> None:
+            loaders: Loaders, class_info, state: TrainerState, total_steps: int, bar, pushes: list) -> None:
     """The epoch loop: train, validate every eval_every epochs, save best/ and last/, append history."""
     out, main, opt = run.path, accelerator.is_main_process, recipe.optim
     stop = state.global_step >= total_steps
@@ -260,7 +263,10 @@ def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, trai
                 state.global_step += 1
                 bar.update(1)
                 if state.global_step % recipe.train.log_every == 0:
-                    bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                    step_loss, lr = loss.item(), scheduler.get_last_lr()[0]
+                    bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}")
+                    if recipe.train.tracker:
+                        accelerator.log({"train/loss": step_loss, "train/lr": lr}, step=state.global_step)
                 if state.global_step >= total_steps:
                     stop = True
                     break
@@ -282,7 +288,8 @@ def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, trai
                 state.best_miou, state.best_epoch, state.evals_since_best, new_best = metrics["mean_iou"], epoch, 0, True
                 if main:
                     model_to_save = accelerator.unwrap_model(model)
-                    save_dir_atomically(out / "best", lambda d: model_to_save.save_pretrained(d))
+                    save_dir_atomically(out / "best", lambda d: save_checkpoint(model_to_save, d,
+                                                                                  recipe.data.image_size))
                     run.write(run.VAL_METRICS, {**metrics, "epoch": epoch, "step": state.global_step})
             else:
                 state.evals_since_best += 1
@@ -299,9 +306,12 @@ def _epochs(recipe, run, accelerator, model, optimizer, scheduler, loss_fn, trai
             run.append_history(record)
             plot_curves(run.history(), run / run.CURVES, title=recipe.name)
             if new_best and not stop:  # the folder is complete (history, last/) before anything is published
-                _maybe_push(recipe, out, final=False)
+                _maybe_push(recipe, out, final=False, pending=pushes)
         if recipe.train.tracker:
-            accelerator.log({k: v for k, v in record.items() if isinstance(v, (int, float))}, step=epoch)
+            accelerator.log(epoch_scalars(record, class_info), step=state.global_step)
+            if "val_mean_iou" in record:
+                log_val_images(accelerator, model, val_loader.dataset, class_info, state.global_step,
+                               recipe.train.channels_last)
 
 
 def _diverged(what: str, epoch: int, step: int, scheduler, run: RunFolder) -> TrainingDivergedError:
@@ -352,16 +362,30 @@ def _save_last(accelerator: Accelerator, out: Path, state: TrainerState) -> None
     accelerator.wait_for_everyone()
 
 
-def _maybe_push(recipe: Recipe, out: Path, final: bool) -> None:
+def _maybe_push(recipe: Recipe, out: Path, final: bool, pending: list) -> None:
     """Push the best checkpoint: at the end, and after each new best with hub.push_every_best.
 
-    A failed push of an intermediate best is reported and training goes on (the final push tries again); a failed
-    final push is an error that says how to push the finished run by hand.
+    An intermediate best uploads in the background (training goes on at once) from its own folder; while one is still
+    uploading, the next best is not pushed (the final push sends the last best anyway). A failed intermediate push is
+    reported and training goes on; a failed final push is an error that says how to push the finished run by hand.
     """
     if not recipe.hub.push_to_hub or not (final or recipe.hub.push_every_best):
         return
+    for future in [f for f in pending if f.done() or final]:
+        pending.remove(future)
+        try:
+            future.result()
+        except Exception as e:  # noqa: BLE001  (any upload failure of a background push)
+            tqdm.write(f"warning: a background push of an earlier best failed ({type(e).__name__}: {one_line(e)})")
+    if not final and pending:
+        tqdm.write("new best checkpoint not pushed: the previous one is still uploading")
+        return
     try:
-        push_run(out, recipe.hub.hub_model_id, private=recipe.hub.private)
+        if final:
+            push_run(out, recipe.hub.hub_model_id, private=recipe.hub.private)
+        else:
+            pending.append(push_run(out, recipe.hub.hub_model_id, private=recipe.hub.private,
+                                    folder=out / "hub_upload_best", background=True))
     except HfSegError as e:
         if final:
             raise HfSegError(f"training finished, but the push failed: {e}; push it later with "

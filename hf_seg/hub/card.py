@@ -11,7 +11,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from hf_seg.errors import HfSegError
 from hf_seg.formatting import pct
-from hf_seg.hub.datasets import GENERAL_LIMITATIONS, DatasetCard, dataset_card
+from hf_seg.hub.datasets import GENERAL_LIMITATIONS, DatasetCard, dataset_card, is_hub_id
 from hf_seg.metrics import format_metrics_table
 from hf_seg.recipe import Recipe
 from hf_seg.runs import RunFolder, RunFolderError
@@ -74,10 +74,13 @@ def model_summary(recipe: Recipe, model) -> dict:
     segformer = cfg.arch.lower() == "segformer"
     if cfg.pretrained is None:
         init = "from scratch"
+    elif Path(cfg.pretrained).expanduser().exists():  # a local checkpoint: its path is never published
+        init = "by fine-tuning a local checkpoint"
     else:
         init = f"from pretrained {'weights' if segformer else 'encoder weights'} `{cfg.pretrained}`"
     return {
         "family": "segformer" if segformer else "smp",
+        "plain_smp": not segformer and not str(cfg.encoder).startswith("tu-"),  # smp.from_pretrained loads it
         "arch": cfg.arch,
         "architecture": "SegFormer (transformers)" if segformer
         else f"{type(model.smp_model).__name__} (segmentation_models_pytorch)",
@@ -205,16 +208,17 @@ def card_data(run: RunRecord, repo_id: str, license: Optional[str]) -> ModelCard
     model, dataset = run.recipe.model, run.dataset
     segformer = model.arch.lower() == "segformer"
     tags = ["hf_seg", "semantic-segmentation", "image-segmentation", model.arch.lower(),
-            *([model.encoder] if model.encoder else []), *([] if segformer else ["segmentation-models-pytorch"]),
-            run.recipe.data.source]
+            *([model.encoder] if model.encoder else []), *([] if segformer else ["segmentation-models-pytorch"])]
     results = {"validation": run.val, **({"test": run.test} if run.test else {})}
+    chosen = license or dataset.license
+    plain_smp = not segformer and not str(model.encoder).startswith("tu-")
     return ModelCardData(
-        library_name="transformers" if segformer else "hf_seg",
+        library_name="transformers" if segformer else "segmentation-models-pytorch" if plain_smp else None,
         pipeline_tag="image-segmentation",
-        license=license or dataset.license,
-        license_name=None if license else dataset.license_name,
+        license=chosen,
+        license_name=(dataset.license_name or "custom") if chosen == "other" else None,
         datasets=[dataset.hub_id] if dataset.hub_id else None,
-        base_model=model.pretrained if model.pretrained and "/" in model.pretrained else None,
+        base_model=model.pretrained if model.pretrained and is_hub_id(model.pretrained) else None,
         metrics=["mean_iou"],
         tags=tags,
         model_name=repo_id.split("/")[1],

@@ -62,9 +62,17 @@ def dataset_card(recipe: Recipe) -> DatasetCard:
     source = recipe.data.source
     if source == "camvid":
         return CAMVID
-    if source == "hub":
+    if source == "hub" and is_hub_id(str(recipe.data.source_options.get("dataset_id"))):
         dataset_id = recipe.data.source_options["dataset_id"]
         return DatasetCard(name=dataset_id, hub_id=dataset_id,
                            about=f"The Hub dataset [{dataset_id}](https://huggingface.co/datasets/{dataset_id}).")
+    if source in ("hub", "dataset"):  # local files, a save_to_disk folder or a datasets object: words, never a path
+        kind = "a datasets object built in Python" if source == "dataset" else "local dataset files"
+        return DatasetCard(name="own dataset", hub_id=None, about=f"A dataset that is not on the Hub ({kind}).")
     name = Path(recipe.data.root).name
     return DatasetCard(name=name, hub_id=None, about=f"A local image/mask folder dataset ('{name}'), not on the Hub.")
+
+
+def is_hub_id(text: str) -> bool:
+    """'user/name' that is not a local path: what a card's `datasets:` and `base_model:` may hold."""
+    return text.count("/") == 1 and not Path(text).expanduser().exists() and not text.startswith((".", "/", "~"))

@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Optional
 
 import httpx2
-from huggingface_hub import HfApi, get_token
+from huggingface_hub import HfApi, get_token, metadata_update
 from huggingface_hub.errors import HFValidationError, HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import validate_repo_id
-from transformers import SegformerImageProcessor
 
 from hf_seg.formatting import pct
-from hf_seg.data.augment import IMAGENET_MEAN, IMAGENET_STD
-from hf_seg.hub.card import COPIED, HubError, read_run, render_card
-from hf_seg.recipe import Recipe
+from hf_seg.hub.card import COPIED, HubError, card_data, read_run, render_card
+from hf_seg.models.processor import save_checkpoint
 from hf_seg.runs import MARKER, RunFolder, RunFolderError, empty_own_folder, mark_folder, read_json, write_json
 
 UPLOAD_DIRNAME = "hub_upload"
@@ -33,21 +31,17 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
-def image_processor(recipe: Recipe):
-    """The eval-time preprocessing of hf_seg.data as a transformers image processor: resize, /255, ImageNet mean/std."""
-    height, width = recipe.data.image_size
-    return SegformerImageProcessor(size={"height": height, "width": width}, do_rescale=True, rescale_factor=1 / 255,
-                                   do_normalize=True, image_mean=IMAGENET_MEAN.flatten().tolist(),
-                                   image_std=IMAGENET_STD.flatten().tolist(), do_reduce_labels=False)
-
-
 def public_recipe(recipe: dict) -> dict:
     """The run's recipe without paths of the user's machine, for publishing; it still loads as a recipe.
 
-    data.root becomes null (training from it asks for the data folder) and output_dir becomes runs/<name>.
+    data.root becomes null (training from it asks for the data folder), so does a model.pretrained that is a local
+    folder, and output_dir becomes runs/<name>.
     """
     public = json.loads(json.dumps(recipe))
     public["data"]["root"] = None
+    pretrained = public["model"].get("pretrained")
+    if pretrained and Path(pretrained).expanduser().exists():  # fine-tuned from a local folder: no path is published
+        public["model"]["pretrained"] = None
     public["output_dir"] = f"runs/{public.get('name') or 'run'}"
     return public
 
@@ -66,12 +60,11 @@ def build_upload_folder(run_dir: Path, repo_id: str, folder: Optional[Path] = No
     folder.mkdir(parents=True, exist_ok=True)
     mark_folder(folder, "upload")
     model = RunFolder(run_dir).load_best()
-    model.save_pretrained(folder)
+    save_checkpoint(model, folder, run.recipe.data.image_size)
     pickled = sorted(p.name for p in folder.glob("*.bin"))
     if pickled or not list(folder.glob("*.safetensors")):
         raise HubError(f"save_pretrained wrote {pickled or 'no safetensors file'} into '{folder}'; "
                        "only safetensors weights are published")
-    image_processor(run.recipe).save_pretrained(folder)
     files = []
     for name in COPIED:
         if name == RunFolder.RECIPE:
@@ -101,8 +94,10 @@ def describe_upload(folder: Path, repo_id: str, private: bool) -> str:
     return "\n".join(lines)
 
 
-def upload(folder: Path, repo_id: str, private: bool = False, commit_message: str = "Upload hf_seg run") -> str:
-    """create_repo + upload_folder with the user's saved login or HF_TOKEN; returns the commit URL."""
+def upload(folder: Path, repo_id: str, private: bool = False, commit_message: str = "Upload hf_seg run",
+           background: bool = False):
+    """create_repo + upload_folder with the user's saved login or HF_TOKEN; returns the commit URL, or with
+    background=True a Future of the commit (upload_folder's run_as_future) once the repo exists."""
     check_repo_id(repo_id)
     ready = f"the upload folder is ready at '{folder}'"
     if get_token() is None:
@@ -111,7 +106,9 @@ def upload(folder: Path, repo_id: str, private: bool = False, commit_message: st
     try:
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         info = api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=str(folder),
-                                 commit_message=commit_message, ignore_patterns=[MARKER])
+                                 commit_message=commit_message, ignore_patterns=[MARKER], run_as_future=background)
+        if background:
+            return info
     except OfflineModeIsEnabled as e:
         raise HubError(f"cannot push to '{repo_id}': HF_HUB_OFFLINE=1 forbids Hub access; unset it and push again "
                        f"({ready})") from e
@@ -128,9 +125,25 @@ def upload(folder: Path, repo_id: str, private: bool = False, commit_message: st
 
 
 def push_run(run_dir: Path, repo_id: str, private: bool = False, folder: Optional[Path] = None,
-             license: Optional[str] = None) -> str:
-    """Build the upload folder of a run (run_dir/hub_upload by default) and push it; returns the commit URL."""
+             license: Optional[str] = None, background: bool = False):
+    """Build the upload folder of a run (run_dir/hub_upload by default) and push it; returns the commit URL (a Future
+    of it with background=True: the caller must not rebuild the folder until it is done)."""
     folder = build_upload_folder(run_dir, repo_id, folder, license)
     val = RunFolder(run_dir).read(RunFolder.VAL_METRICS)
     message = f"hf_seg: best checkpoint (epoch {val['epoch']}, val mIoU {pct(val['mean_iou'])}%)"
-    return upload(folder, repo_id, private=private, commit_message=message)
+    return upload(folder, repo_id, private=private, commit_message=message, background=background)
+
+
+def push_results(run_dir: Path, repo_id: str) -> str:
+    """Update only the card's model-index (validation and test scores) of a pushed run: no file is uploaded."""
+    check_repo_id(repo_id)
+    run = read_run(Path(run_dir))
+    if get_token() is None:
+        raise HubError("not logged in to the Hugging Face Hub: run `hf auth login` or set HF_TOKEN, then try again")
+    index = card_data(run, repo_id, None).to_dict().get("model-index")
+    try:
+        return metadata_update(repo_id, {"model-index": index}, overwrite=True,
+                               commit_message=f"hf_seg: scores of {Path(run_dir).name}")
+    except (OfflineModeIsEnabled, HfHubHTTPError, httpx2.HTTPError) as e:
+        raise HubError(f"cannot update the card of '{repo_id}' ({type(e).__name__}: {str(e).splitlines()[0]}); check "
+                       "the network and that the repo exists (push it first with `hf-seg push`)") from e

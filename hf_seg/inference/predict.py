@@ -6,14 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import albumentations as A
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from hf_seg.data.augment import to_pixel_values
+from hf_seg.data.augment import eval_resize, to_pixel_values
 from hf_seg.data.errors import DataError
 from hf_seg.data.images import load_rgb
 from hf_seg.data.source import IMAGE_EXTENSIONS
@@ -213,14 +212,14 @@ def predict_probs(model: torch.nn.Module, image: np.ndarray, input_size: Optiona
         if scale <= 0:
             raise ValueError(f"scale={scale} is invalid; use a positive factor such as 0.5")
         if scale != 1.0:
-            image = A.Resize(max(1, round(height * scale)), max(1, round(width * scale)))(image=image)["image"]
+            image = eval_resize(image, (max(1, round(height * scale)), max(1, round(width * scale))))
         probs = sliding_window_probs(model, to_pixel_values(image)[None].to(device), window, overlap, tta, precision,
                                      batch_size, blend, fast)
         if probs.shape[-2:] != (height, width):
             probs = F.interpolate(probs[None], size=(height, width), mode="bilinear", align_corners=False)[0]
         return probs
     if input_size is not None and tuple(input_size) != (height, width):
-        image = A.Resize(*input_size)(image=image)["image"]  # the same resize as hf_seg's evaluation transform
+        image = eval_resize(image, input_size)  # as hf_seg's evaluation and transformers' image processors
     probs = model_probs(model, to_pixel_values(image)[None].to(device), tta, precision, fast)
     if probs.shape[-2:] != (height, width):
         probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSemanticSegmentation, PreTrainedConfig, PreTrainedModel, SegformerConfig
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES
 
 from hf_seg.labels import ClassInfo
 from hf_seg.errors import close_matches, one_line
@@ -22,11 +23,15 @@ ARCHITECTURES: dict[str, Callable[[ModelConfig, ClassInfo], PreTrainedModel]] = 
 }
 """Recipe name (model.arch, lower case) -> builder."""
 
-# Saved folders of both families load through the Auto classes; a SegFormer keeps model_type "segformer" (so plain
-# transformers loads it too) and, once hf_seg is imported, comes back as InputSizeSegformer with input-size logits.
+# smp folders load through the Auto classes once hf_seg is imported. SegFormer folders are plain transformers
+# checkpoints; the Auto classes keep returning transformers' own class for them (and for everyone else's SegFormers),
+# and load_model gives hf_seg's input-size subclass.
 AutoConfig.register(SmpSegmentationConfig.model_type, SmpSegmentationConfig, exist_ok=True)
 AutoModelForSemanticSegmentation.register(SmpSegmentationConfig, SmpForSemanticSegmentation, exist_ok=True)
-AutoModelForSemanticSegmentation.register(SegformerConfig, InputSizeSegformer, exist_ok=True)
+# pipeline("image-segmentation") checks the model's class name against this name table (not the registrations).
+# The adapter's own model type is in no other transformers table, so the Auto mappings never try to import it.
+MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES.setdefault(SmpSegmentationConfig.model_type,
+                                                         SmpForSemanticSegmentation.__name__)
 
 
 def build_model(cfg: ModelConfig, class_info: ClassInfo) -> PreTrainedModel:
@@ -39,9 +44,13 @@ def build_model(cfg: ModelConfig, class_info: ClassInfo) -> PreTrainedModel:
 
 
 def load_model(path_or_hub_id: str | Path) -> PreTrainedModel:
-    """A model saved with save_pretrained (either family), from a local folder or the Hub."""
+    """A model saved with save_pretrained (either family), from a local folder or the Hub; a SegFormer comes back as
+    InputSizeSegformer (logits at the input size, like every hf_seg model)."""
     try:
-        return AutoModelForSemanticSegmentation.from_pretrained(str(path_or_hub_id))
+        config = AutoConfig.from_pretrained(str(path_or_hub_id))
+        if isinstance(config, SegformerConfig):
+            return InputSizeSegformer.from_pretrained(str(path_or_hub_id), config=config)
+        return AutoModelForSemanticSegmentation.from_pretrained(str(path_or_hub_id), config=config)
     except OSError as e:
         raise WeightsNotFoundError(
             f"model '{path_or_hub_id}' could not be loaded ({one_line(e)}); pass a folder written by save_pretrained "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -13,6 +15,7 @@ from transformers.modeling_outputs import SemanticSegmenterOutput
 from hf_seg.labels import ClassInfo
 from hf_seg.errors import close_matches, one_line
 from hf_seg.models.errors import ModelConfigError, WeightsNotFoundError
+from hf_seg.models.finetune import head_message, resolve_checkpoint
 from hf_seg.recipe import ModelConfig
 
 _WIDE = [64, 128, 320, 512]
@@ -28,7 +31,20 @@ SEGFORMER_VARIANTS: dict[str, dict] = {
 
 
 class InputSizeSegformer(SegformerForSemanticSegmentation):
-    """SegFormer whose logits are bilinearly upsampled from 1/4 to the input size, like every hf_seg model's."""
+    """SegFormer whose logits are bilinearly upsampled from 1/4 to the input size, like every hf_seg model's.
+
+    Its weights and config are plain SegFormer's, and the saved config names SegformerForSemanticSegmentation, so the
+    folder is an ordinary transformers checkpoint (with 1/4-size logits there, as transformers' SegFormer has).
+    """
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """transformers' save_pretrained, recording the transformers class (not this one) in architectures."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        self.config.architectures = [SegformerForSemanticSegmentation.__name__]
+        if kwargs.get("is_main_process", True):
+            path = Path(save_directory) / "config.json"
+            path.write_text(json.dumps({**json.loads(path.read_text()), "architectures": self.config.architectures},
+                                       indent=2) + "\n")
 
     def forward(self, pixel_values: torch.Tensor, labels: Optional[torch.Tensor] = None, **kwargs) -> SemanticSegmenterOutput:
         """SegFormer's forward (its loss already upsamples), then logits resized to pixel_values' height and width."""
@@ -87,7 +103,14 @@ def build_segformer(cfg: ModelConfig, class_info: ClassInfo) -> InputSizeSegform
         if cfg.encoder is None:
             raise ModelConfigError("model.encoder is null for a SegFormer trained from scratch; set it to b0..b5")
         return InputSizeSegformer(SegformerConfig(**SEGFORMER_VARIANTS[check_variant(cfg.encoder)], **options, **labels))
-    config = SegformerConfig.from_dict({**_pretrained_config(cfg.pretrained), **options, **labels})
+    pretrained = cfg.pretrained
+    if Path(pretrained).expanduser().is_dir():  # a run folder (its best/) or a save_pretrained folder
+        pretrained = resolve_checkpoint(pretrained).folder
+    found = _pretrained_config(pretrained)
+    message = head_message(found, cfg.pretrained, class_info)
+    if message:
+        print(message)
+    config = SegformerConfig.from_dict({**found, **options, **labels})
     if cfg.encoder is not None:
         sizes = SEGFORMER_VARIANTS[check_variant(cfg.encoder)]
         if any(list(getattr(config, k)) != v for k, v in sizes.items() if k != "decoder_hidden_size"):
@@ -97,7 +120,7 @@ def build_segformer(cfg: ModelConfig, class_info: ClassInfo) -> InputSizeSegform
                 "to take the checkpoint's size"
             )
     try:
-        return InputSizeSegformer.from_pretrained(cfg.pretrained, config=config, ignore_mismatched_sizes=True)
+        return InputSizeSegformer.from_pretrained(pretrained, config=config, ignore_mismatched_sizes=True)
     except OSError as e:
         raise WeightsNotFoundError(
             f"pretrained SegFormer weights '{cfg.pretrained}' could not be loaded ({one_line(e)}); go online "

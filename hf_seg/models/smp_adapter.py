@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
+from pathlib import Path
 from typing import Any, Optional
 
 import segmentation_models_pytorch as smp
@@ -17,6 +19,7 @@ from transformers.modeling_outputs import SemanticSegmenterOutput
 from hf_seg.labels import ClassInfo
 from hf_seg.errors import close_matches, one_line
 from hf_seg.models.errors import ModelConfigError, WeightsNotFoundError
+from hf_seg.models.finetune import Checkpoint, head_message, load_into, resolve_checkpoint
 from hf_seg.recipe import ModelConfig
 
 SMP_ARCHITECTURES: dict[str, type] = {
@@ -43,7 +46,7 @@ class SmpSegmentationConfig(PreTrainedConfig):
     arch: str = "unet"
     encoder_name: str = "resnet34"
     encoder_depth: int = 5
-    encoder_weights: Optional[str] = None  # the pretrained weights it started from (a record; reloads never download)
+    encoder_pretrained: Optional[str] = None  # the encoder weights it started from (a record; reloads never download)
     arch_options: Optional[dict] = None  # keyword arguments for the smp class, e.g. {"decoder_channels": [64, 32, 16]}
     semantic_loss_ignore_index: int = 255  # same attribute name as transformers' SegFormer
     palette: Optional[list] = None  # one RGB triple per class, for drawing predictions
@@ -59,11 +62,24 @@ def create_smp_model(config: SmpSegmentationConfig, encoder_weights: Any = None)
 
 
 class SmpForSemanticSegmentation(PreTrainedModel):
-    """An smp model behind the transformers interface: pixel_values in, SemanticSegmenterOutput with input-size logits out."""
+    """An smp model behind the transformers interface: pixel_values in, SemanticSegmenterOutput with input-size logits out.
+
+    Its saved folder is also an smp checkpoint: weights under smp's own names (transformers adds the smp_model.
+    prefix back when loading) and smp's constructor keys in config.json, for segmentation_models_pytorch.from_pretrained.
+    """
 
     config_class = SmpSegmentationConfig
     base_model_prefix = "smp_model"
     main_input_name = "pixel_values"
+    input_modalities = ("image",)
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """transformers' save_pretrained with smp's weight names, then smp's keys added to config.json."""
+        kwargs.setdefault("state_dict", self.smp_model.state_dict())
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            path = Path(save_directory) / "config.json"
+            path.write_text(json.dumps({**json.loads(path.read_text()), **smp_config(self.config)}, indent=2) + "\n")
 
     def __init__(self, config: SmpSegmentationConfig):
         super().__init__(config)
@@ -91,6 +107,16 @@ class SmpForSemanticSegmentation(PreTrainedModel):
         if labels is not None:
             loss = F.cross_entropy(logits, labels, ignore_index=self.config.semantic_loss_ignore_index)
         return SemanticSegmenterOutput(loss=loss, logits=logits)
+
+
+def smp_config(config: SmpSegmentationConfig) -> dict:
+    """The keys segmentation_models_pytorch.from_pretrained rebuilds the model from; {} for timm ('tu-') encoders,
+    which would hand the other config keys to timm (so those folders load through transformers only)."""
+    if config.encoder_name.startswith("tu-"):
+        return {}
+    return {"_model_class": SMP_ARCHITECTURES[config.arch].__name__, "encoder_name": config.encoder_name,
+            "encoder_depth": config.encoder_depth, "encoder_weights": None, "in_channels": 3,
+            "classes": config.num_labels, **(config.arch_options or {})}
 
 
 def input_divisor(smp_model: torch.nn.Module) -> int:
@@ -181,7 +207,7 @@ def load_pretrained_encoder(model: SmpForSemanticSegmentation, weights: Any) -> 
         donor = create_smp_model(config, encoder_weights=weights)
     except OSError as e:
         raise WeightsNotFoundError(
-            f"pretrained weights '{config.encoder_weights}' for encoder '{config.encoder_name}' could not be loaded "
+            f"pretrained weights '{config.encoder_pretrained}' for encoder '{config.encoder_name}' could not be loaded "
             f"({one_line(e)}); go online (unset HF_HUB_OFFLINE) or set model.pretrained to null to train from scratch"
         ) from e
     model.smp_model.encoder.load_state_dict(donor.encoder.state_dict())
@@ -191,12 +217,16 @@ def build_smp(arch: str, cfg: ModelConfig, class_info: ClassInfo) -> SmpForSeman
     """Build the smp architecture `arch` from a model recipe, with class metadata in its config."""
     encoder = check_encoder(cfg.encoder)
     options = check_options(arch, encoder, cfg.options)
-    weights = encoder_weights_argument(encoder, cfg.pretrained)
+    checkpoint = resolve_checkpoint(cfg.pretrained)
+    if checkpoint is not None:
+        check_same_model(checkpoint, arch, encoder)
+    weights = None if checkpoint else encoder_weights_argument(encoder, cfg.pretrained)
     depth = cfg.encoder_depth
     if depth is None:
         depth = inspect.signature(SMP_ARCHITECTURES[arch].__init__).parameters["encoder_depth"].default
     config = SmpSegmentationConfig(
-        arch=arch, encoder_name=encoder, encoder_depth=depth, encoder_weights=cfg.pretrained,
+        arch=arch, encoder_name=encoder, encoder_depth=depth,
+        encoder_pretrained=checkpoint.hub_id if checkpoint else cfg.pretrained,
         arch_options=default_options(arch, depth, options), num_labels=class_info.num_classes,
         id2label=class_info.id2label, label2id=class_info.label2id,
         semantic_loss_ignore_index=class_info.ignore_index, palette=[list(c) for c in class_info.palette],
@@ -209,6 +239,26 @@ def build_smp(arch: str, cfg: ModelConfig, class_info: ClassInfo) -> SmpForSeman
             f"smp cannot build arch '{arch}' with encoder '{encoder}', encoder_depth {depth}, options {options}: "
             f"{one_line(e)}; change model.encoder, model.encoder_depth or model.options"
         ) from e
-    if weights is not None:
+    if checkpoint is not None:
+        message = head_message(checkpoint.config, checkpoint.name, class_info)
+        if message:
+            print(message)
+        load_into(model, checkpoint, head_prefix="segmentation_head.", prefix="smp_model.")
+    elif weights is not None:
         load_pretrained_encoder(model, weights)
     return model
+
+
+def check_same_model(checkpoint: Checkpoint, arch: str, encoder: str) -> None:
+    """A checkpoint to fine-tune must be the recipe's architecture and encoder (an hf_seg or a plain smp folder)."""
+    config = checkpoint.config
+    names = {cls.__name__: name for name, cls in SMP_ARCHITECTURES.items()}
+    theirs = config.get("arch") if config.get("model_type") == SmpSegmentationConfig.model_type else \
+        names.get(config.get("_model_class"))
+    if theirs is None:
+        raise ModelConfigError(f"model.pretrained = '{checkpoint.name}' is a '{config.get('model_type')}' "
+                               f"checkpoint, not an smp or hf_seg smp model; fine-tune it with its own arch")
+    if (theirs, config.get("encoder_name")) != (arch, encoder):
+        raise ModelConfigError(f"model.pretrained = '{checkpoint.name}' is arch '{theirs}' with encoder "
+                               f"'{config.get('encoder_name')}', but the recipe builds '{arch}' with '{encoder}'; set "
+                               "model.arch and model.encoder to the checkpoint's")

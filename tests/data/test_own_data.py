@@ -254,7 +254,11 @@ def test_parquet_data_files_with_an_id2label_file(tmp_path):
         build_datasets(cfg)
 
 
-def test_a_streamed_dataset_is_refused_with_the_reason():
+def test_a_streamed_dataset_states_what_it_cannot_give():
+    """A stream trains (tests/data/test_stream.py), but never split by group, and only with its own splits."""
     streamed = toy_dataset().to_iterable_dataset()
-    with pytest.raises(DataError, match=r"is streamed \(IterableDataset\); hf_seg splits and validates every row"):
+    with pytest.raises(DataError, match="a streamed dataset cannot be split by group"):
         build_datasets(DataConfig(source="dataset", root=None), dataset=streamed)
+    official = DataConfig(source="dataset", root=None, split=SplitConfig(mode="official"))
+    with pytest.raises(DataError, match="needs its own train, validation and test splits"):
+        build_datasets(official, dataset=streamed)

@@ -4,6 +4,7 @@ schedule but refuses any change that alters the run."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib
 import json
 import shutil
@@ -72,11 +73,16 @@ def test_divergence_after_a_good_epoch_keeps_its_checkpoints(recipe, tmp_path, m
 def test_push_every_best_publishes_complete_folders_and_training_goes_on(recipe, tmp_path, monkeypatch):
     pushed = []
 
-    def fake_upload(folder, repo_id, private=False, commit_message=""):
+    def fake_upload(folder, repo_id, private=False, commit_message="", background=False):
         run_dir = Path(folder).parent
         pushed.append({"history": len(RunFolder(run_dir).history()), "files": sorted(p.name for p in Path(folder).iterdir()),
-                       "message": commit_message})
-        return f"https://huggingface.co/{repo_id}/commit/{len(pushed)}"
+                       "message": commit_message, "background": background, "folder": Path(folder).name})
+        url = f"https://huggingface.co/{repo_id}/commit/{len(pushed)}"
+        if not background:
+            return url
+        future = concurrent.futures.Future()  # what upload_folder(run_as_future=True) hands back, already finished
+        future.set_result(url)
+        return future
     monkeypatch.setattr(importlib.import_module("hf_seg.hub.upload"), "upload", fake_upload)
     out = tmp_path / "run"
     code, err = cli("train", str(recipe), "--output-dir", str(out), "--set", "train.epochs=3", "--set",
@@ -85,6 +91,9 @@ def test_push_every_best_publishes_complete_folders_and_training_goes_on(recipe,
     assert len(pushed) >= 2 and all(p["history"] >= 1 for p in pushed)  # never before history.jsonl exists
     assert all("model.safetensors" in p["files"] and "README.md" in p["files"] for p in pushed)
     assert pushed[-1]["history"] == 3
+    # intermediate bests upload in the background from their own folder; the final push waits for its upload
+    assert all(p["background"] and p["folder"] == "hub_upload_best" for p in pushed[:-1])
+    assert not pushed[-1]["background"] and pushed[-1]["folder"] == "hub_upload"
     public = json.loads((out / "hub_upload" / "recipe.json").read_text())
     assert public["data"]["root"] is None and public["output_dir"] == "runs/unet_resnet18_cpu"  # no local paths
 

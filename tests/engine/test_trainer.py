@@ -41,8 +41,56 @@ def train(out: Path, root: Path, *more: str, epochs: int = 2, extra: tuple = (),
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, camvid_root) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    train(out, camvid_root)
+    train(out, camvid_root, extra=('train.tracker="tensorboard"', "train.log_every=2"))
     return out
+
+
+def test_tensorboard_events_read_back(tiny_run):
+    """Loss and lr every log_every steps, validation scores with per-class IoU, and prediction images."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert list((tiny_run / "hf_seg").glob("events.out.tfevents.*"))  # (the hyperparameters sit in a sub-folder)
+    acc = EventAccumulator(str(tiny_run / "hf_seg"), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    scalars, images = acc.Tags()["scalars"], acc.Tags()["images"]
+    assert [e.step for e in acc.Scalars("train/loss")] == [2, 4, 6, 8]  # 4 steps an epoch, 2 epochs
+    assert all(e.value > 0 for e in acc.Scalars("train/lr"))
+    assert {"val/mean_iou", "val/loss", "val/iou/Road", "val/iou/Bicyclist", "train/epoch_loss"} <= set(scalars)
+    history = [json.loads(line) for line in (tiny_run / "history.jsonl").read_text().splitlines()]
+    assert [round(e.value, 5) for e in acc.Scalars("val/mean_iou")] == [round(h["val_mean_iou"], 5) for h in history]
+    assert {"val/prediction_0", "val/prediction_2"} <= set(images)
+    picture = acc.Images("val/prediction_0")[-1]
+    assert (picture.width, picture.height) == (3 * 480, 360)  # image | truth | prediction at the label size
+
+
+def test_best_folder_runs_in_the_transformers_pipeline(tiny_run, camvid_root, caplog):
+    """best/ has its image processor: pipeline("image-segmentation") works on it with no warning and agrees with
+    hf_seg's own prediction on a real CamVid image."""
+    import hf_seg  # noqa: F401
+    import transformers
+    from PIL import Image
+    from transformers import pipeline
+
+    from hf_seg.inference.predict import load_trained, predict_probs
+
+    assert (tiny_run / "best" / "preprocessor_config.json").is_file()
+    transformers.utils.logging.enable_propagation()
+    try:
+        with caplog.at_level("WARNING"):
+            segmenter = pipeline("image-segmentation", model=str(tiny_run / "best"))
+    finally:
+        transformers.utils.logging.disable_propagation()
+    assert not [r for r in caplog.records if "not supported" in r.getMessage()]
+    path = sorted((camvid_root / "test").glob("*.png"))[0]
+    image = Image.open(path).convert("RGB")
+    segments = segmenter(image, subtask="semantic")
+    names = segmenter.model.config.label2id
+    theirs = np.full((image.height, image.width), 255, dtype=np.uint8)
+    for segment in segments:
+        theirs[np.asarray(segment["mask"]) > 0] = names[segment["label"]]
+    model = load_trained(tiny_run).model
+    ours = predict_probs(model.eval(), np.asarray(image), input_size=(64, 96)).argmax(0).numpy()
+    assert (theirs == ours).mean() >= 0.99
 
 
 def test_run_folder_contract(tiny_run):
@@ -147,3 +195,14 @@ def test_two_processes_evaluate_like_one(tiny_run, tmp_path, camvid_root):
     assert "2 process(es), MULTI_CPU" in proc.stdout + proc.stderr
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2] and (out / "best").is_dir()
+
+
+def test_fine_tune_from_a_trained_run(tiny_run, camvid_root, tmp_path):
+    """model.pretrained = a run folder: training starts from its best weights (a far lower first-epoch loss)."""
+    out = tmp_path / "tuned"
+    proc = train(out, camvid_root, epochs=1, extra=(f"model.pretrained={json.dumps(str(tiny_run))}",))
+    assert "re-initialised" not in proc.stdout  # same classes: the head is kept
+    first = [json.loads(line) for line in (tiny_run / "history.jsonl").read_text().splitlines()][0]
+    tuned = json.loads((out / "history.jsonl").read_text().splitlines()[0])
+    assert tuned["train_loss"] < first["train_loss"]
+    assert json.loads((out / "best" / "config.json").read_text())["encoder_pretrained"] is None

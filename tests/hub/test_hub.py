@@ -110,9 +110,9 @@ def test_card_metadata_parses_with_huggingface_hub(trained, upload_dir):
     run_dir = trained[0]
     card = ModelCard.load(upload_dir / "README.md")
     data = card.data
-    assert data.pipeline_tag == "image-segmentation" and data.library_name == "hf_seg"
+    assert data.pipeline_tag == "image-segmentation" and data.library_name == "segmentation-models-pytorch"
     assert data.license == "other" and data.license_name and data.datasets == ["camvid"]
-    assert {"hf_seg", "semantic-segmentation", "unet", "resnet18"} <= set(data.tags)
+    assert {"hf_seg", "semantic-segmentation", "unet", "resnet18"} <= set(data.tags) and "camvid" not in data.tags
     meta = metadata_load(upload_dir / "README.md")
     name, results = model_index_to_eval_results(meta["model-index"])
     assert name == "tiny-unet"
@@ -184,12 +184,20 @@ def test_published_folders_load_back_in_a_fresh_interpreter(trained, upload_dir,
         "assert 'hf_seg' not in sys.modules\n"
         f"with torch.no_grad(): y = m(pixel_values=torch.load({str(tmp_path / 'x.pt')!r})).logits\n"
         f"torch.save({{'logits': y, 'class': type(m).__name__}}, {str(tmp_path / 'segformer.pt')!r})\n")
-    snippet = re.search(r"```python\n(.*?)```", (upload_dir / "README.md").read_text(), re.S).group(1)
+    snippets = re.findall(r"```python\n(.*?)```", (upload_dir / "README.md").read_text(), re.S)
+    snippet = next(s for s in snippets if "AutoModelForSemanticSegmentation" in s)
+    plain_smp = next(s for s in snippets if "smp.from_pretrained" in s)
     image = sorted((camvid_root / "test").glob("*.png"))[0]
     snippet = snippet.replace(f'"{REPO_ID}"', repr(str(upload_dir))).replace('"street.png"', repr(str(image)))
     snippet += (f"\ntorch.save({{'pixel_values': inputs['pixel_values'], 'logits': outputs.logits, 'labels': labels, "
                 f"'class': type(model).__name__}}, {str(tmp_path / 'smp.pt')!r})\n")
     proc = run(["-c", plain + snippet])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    plain_smp = ("import sys, torch\nsys.modules['hf_seg'] = None\n"  # the card's plain-smp snippet, without hf_seg
+                 f"pixel_values = torch.load({str(tmp_path / 'x.pt')!r})\n"
+                 + plain_smp.replace(f'"{REPO_ID}"', repr(str(upload_dir)))
+                 + f"\ntorch.save(logits, {str(tmp_path / 'plain_smp.pt')!r})\n")
+    proc = run(["-c", plain_smp])
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     seg = torch.load(tmp_path / "segformer.pt")
@@ -206,6 +214,9 @@ def test_published_folders_load_back_in_a_fresh_interpreter(trained, upload_dir,
         expected = load_model(trained[0] / "best").eval()(pixel_values=smp["pixel_values"]).logits
     # the other process may use another thread count, hence other kernels and summation order: close, not equal
     torch.testing.assert_close(smp["logits"], expected, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        ours = load_model(trained[0] / "best").eval()(pixel_values=x).logits
+    torch.testing.assert_close(torch.load(tmp_path / "plain_smp.pt"), ours, atol=1e-5, rtol=1e-5)
 
 
 def test_push_sends_the_folder_through_hfapi(trained, tmp_path, monkeypatch):
@@ -306,3 +317,46 @@ def test_cli_dry_run_lists_files_and_bad_input_exits_2(trained, tmp_path, capsys
     assert code == 2 and err.startswith("error: run folder") and len(err.strip().splitlines()) == 1
     code, out, err = cli(capsys, monkeypatch, str(trained[0]), "--repo-id", "no-namespace", "--dry-run")
     assert code == 2 and "user/name" in err and len(err.strip().splitlines()) == 1
+
+
+def test_results_only_updates_just_the_model_index(trained, monkeypatch):
+    """After a test evaluation, `hf-seg push --results-only` sends the card's model-index and nothing else."""
+    import importlib
+
+    from helpers.cli import cli
+
+    upload_module = importlib.import_module("hf_seg.hub.upload")  # (hf_seg.hub.upload the attribute is a function)
+
+    sent = []
+    monkeypatch.setattr(upload_module, "metadata_update",
+                        lambda repo_id, metadata, **kw: sent.append((repo_id, metadata, kw)) or "https://hf.co/x/c/1")
+    monkeypatch.setattr(HfApi, "upload_folder", lambda *a, **k: pytest.fail("no file may be uploaded"))
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    code, err = cli("push", str(trained[0]), "--repo-id", REPO_ID, "--results-only")
+    assert code == 0, err
+    ((repo_id, metadata, kw),) = sent
+    assert repo_id == REPO_ID and list(metadata) == ["model-index"] and kw["overwrite"] is True
+    name, results = model_index_to_eval_results(metadata["model-index"])
+    test = read_json(trained[0] / "test_metrics.json")
+    assert {(r.dataset_split, r.metric_type): r.metric_value for r in results}[("test", "mean_iou")] == pytest.approx(
+        100 * test["mean_iou"], abs=0.006)
+
+
+def test_cards_never_hold_local_paths_and_name_an_other_licence(trained, tmp_path):
+    """A fine-tune from a local folder and a local dataset: the card describes them in words; license other has a name."""
+    import dataclasses
+
+    from hf_seg.hub.card import card_data, read_run
+
+    run = read_run(trained[0])
+    local = str(tmp_path)  # any existing folder stands for a local checkpoint
+    recipe = dataclasses.replace(run.recipe, model=dataclasses.replace(run.recipe.model, pretrained=local),
+                                 data=dataclasses.replace(run.recipe.data, source="hub",
+                                                          source_options={"dataset_id": local}))
+    from hf_seg.hub.datasets import dataset_card
+
+    local_run = dataclasses.replace(run, recipe=recipe, dataset=dataset_card(recipe))
+    data = card_data(local_run, REPO_ID, "other")
+    assert data.license == "other" and data.license_name
+    assert data.datasets is None and data.base_model is None and "hub" not in data.tags
+    assert local not in json.dumps(data.to_dict()) and local not in local_run.dataset.about

@@ -220,3 +220,53 @@ def test_bench_script_runs_small(capsys):
     result = bench.main(["--num-maps", "5", "--height", "12", "--width", "16", "--batch-size", "2", "--repeats", "1"])
     assert result["book_s"] > 0 and result["streaming_s"] > 0 and result["speedup"] > 0
     assert "values identical" in capsys.readouterr().out
+
+
+def test_evaluate_module_forgets_a_failed_compute(metric):
+    """A compute() that raises leaves nothing behind: the next correct call scores only its own maps."""
+    wrong = np.zeros((4, 4), dtype=np.uint8)
+    right = np.arange(16, dtype=np.uint8).reshape(4, 4) % 2
+    with pytest.raises(ValueError, match="needs num_labels= and ignore_index="):
+        metric.compute(predictions=[1 - right], references=[right])  # a miss, given without num_labels
+    metric.add_batch(predictions=[wrong], references=[right])
+    with pytest.raises(ValueError, match=r"label value\(s\) \[1\] out of range"):
+        metric.compute(num_labels=1, ignore_index=255)  # fails after the counts were made
+    out = metric.compute(predictions=[right], references=[right], num_labels=2, ignore_index=255)
+    assert out["mean_iou"] == 1.0 and out["confusion_matrix"].tolist() == [[8, 0], [0, 8]]
+
+
+@pytest.mark.parametrize("ignore_index", [0, -100, 3])
+def test_evaluate_module_takes_any_ignore_index_as_mean_iou_does(metric, ignore_index):
+    rng = np.random.default_rng(3)
+    labels = [rng.integers(0, 3, (9, 11)).astype(np.int64) for _ in range(3)]
+    labels[0][:2] = ignore_index  # -100 (the transformers loss convention) really occurs in the maps
+    preds = [rng.integers(0, 3, (9, 11)) for _ in range(3)]
+    out = metric.compute(predictions=preds, references=labels, num_labels=3, ignore_index=ignore_index)
+    ref = _book(preds, labels, num_labels=3, ignore_index=ignore_index)
+    for key in HUB_KEYS:
+        np.testing.assert_array_equal(out[key], ref[key], err_msg=key)
+    if ignore_index == 0:  # class 0 is never a label, so its accuracy is NaN and its IoU 0 (it is still predicted)
+        assert np.isnan(out["per_category_accuracy"][0]) and out["per_category_iou"][0] == 0
+
+
+def test_evaluate_module_runs_without_hf_seg(tmp_path):
+    """Copied on its own (as into a Space), the module loads and computes in an interpreter that cannot import hf_seg."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "mean_iou_dice"
+    folder.mkdir()
+    for name in ("mean_iou_dice.py", "README.md"):
+        shutil.copy(Path(METRIC_PATH) / name, folder / name)
+    code = ("import sys\nsys.modules['hf_seg'] = None\nimport evaluate, numpy as np\n"
+            f"m = evaluate.load({str(folder)!r}, cache_dir={str(tmp_path / 'cache')!r})\n"
+            "out = m.compute(predictions=[np.array([[0, 1], [1, 1]])], references=[np.array([[0, 1], [0, 255]])],"
+            " num_labels=2, ignore_index=255)\n"
+            "print(round(float(out['mean_iou']), 4), out['confusion_matrix'].tolist())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "0.5 [[1, 1], [0, 1]]"
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n") and "ignore_index" in card and "mean_iou" in card

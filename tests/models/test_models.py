@@ -1,6 +1,8 @@
 """Model adapters: input-size logits at odd sizes, training, save/load round trips, Auto classes, pretrained paths, errors."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 import segmentation_models_pytorch as smp
@@ -38,6 +40,11 @@ class ModelTester:
     encoder_depth = None
     options: dict = {}
     model_class: type
+
+    @property
+    def auto_class(self) -> type:
+        """What AutoModelForSemanticSegmentation returns for the saved folder (hf_seg imported)."""
+        return self.model_class
 
     def build(self):
         torch.manual_seed(0)
@@ -99,11 +106,33 @@ class ModelTester:
         model = self.build()
         model.save_pretrained(tmp_path)
         assert isinstance(AutoConfig.from_pretrained(tmp_path), type(model.config))
-        assert type(AutoModelForSemanticSegmentation.from_pretrained(tmp_path)) is self.model_class
+        assert type(AutoModelForSemanticSegmentation.from_pretrained(tmp_path)) is self.auto_class
+        assert json.loads((tmp_path / "config.json").read_text())["architectures"] == [self.auto_class.__name__]
 
 
 class TestUnet(ModelTester):
     arch, encoder, encoder_depth, model_class = "unet", "resnet18", 3, SmpForSemanticSegmentation
+
+    def test_loads_with_plain_smp_without_hf_seg(self, tmp_path):
+        """The saved folder is an smp checkpoint: a fresh interpreter that cannot import hf_seg loads it with
+        segmentation_models_pytorch.from_pretrained, and its logits equal the adapter's."""
+        model = self.build().eval()
+        model.save_pretrained(tmp_path)
+        images, _ = batch(size=(64, 96), seed=3)
+        torch.save(images, tmp_path / "x.pt")
+        code = ("import sys, torch\nsys.modules['hf_seg'] = None\nimport segmentation_models_pytorch as smp\n"
+                f"m = smp.from_pretrained({str(tmp_path)!r}).eval()\n"
+                f"with torch.no_grad(): y = m(torch.load({str(tmp_path / 'x.pt')!r}))\n"
+                f"torch.save({{'logits': y, 'class': type(m).__name__}}, {str(tmp_path / 'y.pt')!r})\n")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        plain = torch.load(tmp_path / "y.pt")
+        with torch.no_grad():
+            ours = model(pixel_values=images).logits
+        assert plain["class"] == "Unet"
+        torch.testing.assert_close(plain["logits"], ours, atol=1e-5, rtol=1e-5)
+        config = json.loads((tmp_path / "config.json").read_text())
+        assert config["classes"] == 3 and config["encoder_weights"] is None and config["decoder_channels"] == [64, 32, 16]
 
 
 class TestFPN(ModelTester):
@@ -122,6 +151,7 @@ class TestTimmEncoder(ModelTester):
 
 class TestSegformer(ModelTester):
     arch, encoder, model_class = "segformer", "b0", InputSizeSegformer
+    auto_class = SegformerForSemanticSegmentation  # importing hf_seg does not change other people's SegFormers
     options = {"drop_path_rate": 0.0, "classifier_dropout_prob": 0.0}
 
     def test_loads_with_plain_transformers(self, tmp_path):
@@ -193,7 +223,7 @@ def test_smp_pretrained_encoder_is_downloaded_and_loaded(tmp_path, monkeypatch):
     monkeypatch.setattr(smp.encoders, "hf_hub_download", fake_download)
     model = build_model(ModelConfig(arch="unet", encoder="resnet18", pretrained="imagenet"), CLASSES)
     assert requested and set(requested) == {"smp-hub/resnet18.imagenet"}
-    assert model.config.encoder_weights == "imagenet"
+    assert model.config.encoder_pretrained == "imagenet"
     loaded = model.smp_model.encoder.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in reference.items())
 
