@@ -34,7 +34,7 @@ def _run_logged(cmd: list[str], log: Path, lock_fd: int, say: Callable[[str], No
     with open(log, "a") as f:
         f.write(f"\n$ {' '.join(cmd)}\n")
         f.flush()
-        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, pass_fds=(lock_fd,),
+        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, pass_fds=(lock_fd,) if lock_fd >= 0 else (),
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if code != 0:
         say("\n".join(log.read_text().splitlines()[-15:]))
@@ -76,67 +76,110 @@ def compare_with_sam(study: Study, runs: list[PlannedRun], lock_fd: int, say: Ca
     _run_logged(cmd, study.out_dir / "logs" / "sam_comparison.log", lock_fd, say)
 
 
-class StudyLock:
-    """An exclusive lock on the study folder, inherited by the training subprocesses so an orphaned one still holds it."""
+class FolderLock:
+    """An flock on a file: per run (taken without waiting, so several runners share a study) or on the study (held
+    briefly for the plan, the SAM comparison and the report). Training subprocesses inherit a run's lock, so an
+    orphaned training still holds its run. Works wherever flock does: one machine, or a shared filesystem whose
+    mounts support it (NFSv4, Lustre with flock)."""
 
-    def __init__(self, folder: Path):
-        self.path = folder / ".lock"
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    def __init__(self, path: Path, wait: bool, what: str):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.fd = path, os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(self.fd)
-            raise StudyError(f"study folder '{folder}' is in use by another run_study (or a training it started); "
-                             "wait for it to finish or stop it first") from None
+            raise StudyError(f"{what} is in use by another runner (or a training it started)") from None
 
     def release(self) -> None:
         os.close(self.fd)
 
+    def __enter__(self) -> "FolderLock":
+        return self
 
-def run_study(study: Study, say: Callable[[str], None] = print, report: bool = True) -> list[Path]:
-    """Train, test once and benchmark every planned run, skipping finished steps; optionally aggregate and report."""
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def study_lock(folder: Path) -> FolderLock:
+    """The study folder's own lock, waited for (other runners hold it only for moments)."""
+    return FolderLock(folder / ".lock", wait=True, what=f"study folder '{folder}'")
+
+
+def take_run(folder: Path, run_id: str) -> FolderLock | None:
+    """The run's lock if no other runner holds it, else None."""
+    try:
+        return FolderLock(folder / "locks" / f"{run_id}.lock", wait=False, what=f"run '{run_id}'")
+    except StudyError:
+        return None
+
+
+def run_study(study: Study, say: Callable[[str], None] = print, report: bool = True, poll_seconds: float = 5.0
+              ) -> list[Path]:
+    """Train, test once and benchmark every planned run, skipping finished steps; optionally aggregate and report.
+
+    Several runners (processes on one machine, or array jobs on a shared filesystem) may work on one study folder:
+    each takes runs through per-run locks, so no run is trained twice, and waits for the runs others hold. A run
+    whose runner died is taken over and resumed. The last runner writes the SAM comparison and the report.
+    """
     runs = plan_runs(study)
     check_plan(study, runs)  # every variant is fully checked before the first run starts
     study.out_dir.mkdir(parents=True, exist_ok=True)
-    lock = StudyLock(study.out_dir)
-    try:
+    with study_lock(study.out_dir):
         write_plan(study, runs)
-        (study.out_dir / "logs").mkdir(exist_ok=True)
-        say(f"study '{study.name}': {len(runs)} runs ({sum(len(r.members) for r in runs)} group entries, "
-            f"{len(study.seeds)} seed(s)) -> {study.out_dir}")
-        started, trained_seconds, trained = time.perf_counter(), 0.0, 0
-        for i, run in enumerate(runs, 1):
-            run_dir = study.out_dir / "runs" / run.run_id
-            log = study.out_dir / "logs" / f"{run.run_id}.log"
-            label = f"[{i}/{len(runs)}] {run.run_id} ({', '.join('/'.join(m) for m in run.members)})"
-            check_same_recipe(run_dir, run.recipe)
-            steps = []
-            folder = RunFolder(run_dir)
-            if not folder.training_finished():
-                mode = "--resume" if folder.trainer_state() is not None else "--overwrite"
-                say(f"{label}: training{' (resumed)' if mode == '--resume' else ''}, log {log}")
-                t0 = time.perf_counter()
-                _run_logged([*HF_SEG, "train", str(study.out_dir / "recipes" / f"{run.run_id}.json"),
-                             "--output-dir", str(run_dir), mode], log, lock.fd, say)
-                trained_seconds += time.perf_counter() - t0
-                trained += 1
-                steps.append("trained")
-            if not folder.tested("test"):
-                _run_logged([*HF_SEG, "eval", str(run_dir), "--split", "test"],
-                            log, lock.fd, say)
-                steps.append("tested")
-            if not (run_dir / "efficiency.json").is_file():
-                measure_efficiency(run_dir, run.recipe, study.efficiency)
-                steps.append("benchmarked")
-            test = folder.read("test_metrics.json")
-            left = sum(not RunFolder(study.out_dir / "runs" / r.run_id).training_finished() for r in runs[i:])
-            eta = f", about {trained_seconds / trained * left / 60:.0f} min left" if trained and left else ""
-            say(f"{label}: {' + '.join(steps) or 'already done'}; test mIoU {100 * test['mean_iou']:.1f} | "
-                f"{i}/{len(runs)} runs done, {(time.perf_counter() - started) / 60:.1f} min{eta}")
+    (study.out_dir / "logs").mkdir(exist_ok=True)
+    say(f"study '{study.name}': {len(runs)} runs ({sum(len(r.members) for r in runs)} group entries, "
+        f"{len(study.seeds)} seed(s)) -> {study.out_dir}")
+    started, stats = time.perf_counter(), {"seconds": 0.0, "trained": 0}
+    todo = list(enumerate(runs, 1))
+    while todo:
+        busy = []
+        for i, run in todo:
+            lock = take_run(study.out_dir, run.run_id)
+            if lock is None:
+                busy.append((i, run))
+                continue
+            with lock:
+                _finish_run(study, runs, i, run, lock.fd, say, started, stats)
+        if busy and len(busy) == len(todo):
+            time.sleep(poll_seconds)  # every run left is held by another runner: wait for them
+        elif busy:
+            say(f"{len(busy)} run(s) held by other runners: {', '.join(r.run_id for _, r in busy)}")
+        todo = busy
+    with study_lock(study.out_dir):
         if study.sam_comparison:
-            compare_with_sam(study, runs, lock.fd, say)
+            compare_with_sam(study, runs, -1, say)
         if report:
             say(f"report: {make_report(study.out_dir).pdf}")
-    finally:
-        lock.release()
     return [study.out_dir / "runs" / r.run_id for r in runs]
+
+
+def _finish_run(study: Study, runs: list[PlannedRun], i: int, run: PlannedRun, lock_fd: int,
+                say: Callable[[str], None], started: float, stats: dict) -> None:
+    """Train (or resume), test once and benchmark one run whose lock this runner holds; skips what is done."""
+    run_dir = study.out_dir / "runs" / run.run_id
+    log = study.out_dir / "logs" / f"{run.run_id}.log"
+    label = f"[{i}/{len(runs)}] {run.run_id} ({', '.join('/'.join(m) for m in run.members)})"
+    check_same_recipe(run_dir, run.recipe)
+    steps = []
+    folder = RunFolder(run_dir)
+    if not folder.training_finished():
+        mode = "--resume" if folder.trainer_state() is not None else "--overwrite"
+        say(f"{label}: training{' (resumed)' if mode == '--resume' else ''}, log {log}")
+        t0 = time.perf_counter()
+        _run_logged([*HF_SEG, "train", str(study.out_dir / "recipes" / f"{run.run_id}.json"),
+                     "--output-dir", str(run_dir), mode], log, lock_fd, say)
+        stats["seconds"] += time.perf_counter() - t0
+        stats["trained"] += 1
+        steps.append("trained")
+    if not folder.tested("test"):
+        _run_logged([*HF_SEG, "eval", str(run_dir), "--split", "test"], log, lock_fd, say)
+        steps.append("tested")
+    if not (run_dir / "efficiency.json").is_file():
+        measure_efficiency(run_dir, run.recipe, study.efficiency)
+        steps.append("benchmarked")
+    test = folder.read("test_metrics.json")
+    left = sum(not RunFolder(study.out_dir / "runs" / r.run_id).training_finished() for r in runs)
+    eta = f", about {stats['seconds'] / stats['trained'] * left / 60:.0f} min left" if stats["trained"] and left else ""
+    say(f"{label}: {' + '.join(steps) or 'already done'}; test mIoU {100 * test['mean_iou']:.1f} | "
+        f"{len(runs) - left}/{len(runs)} runs trained, {(time.perf_counter() - started) / 60:.1f} min{eta}")

@@ -133,6 +133,7 @@ class TestUnet(ModelTester):
         torch.testing.assert_close(plain["logits"], ours, atol=1e-5, rtol=1e-5)
         config = json.loads((tmp_path / "config.json").read_text())
         assert config["classes"] == 3 and config["encoder_weights"] is None and config["decoder_channels"] == [64, 32, 16]
+        assert tuple(model.input_modalities) == ("image",)  # not transformers' default "text"
 
 
 class TestFPN(ModelTester):

@@ -14,7 +14,7 @@ import pytest
 from hf_seg.runs import read_history, read_json, write_json
 from hf_seg.sam.segment import random_sam, tiny_sam_config
 from hf_seg.study.plan import StudyError, check_same_recipe, load_study, plan_runs
-from hf_seg.study.runner import StudyLock, run_study
+from hf_seg.study.runner import run_study, study_lock, take_run
 
 from conftest import REPO  # noqa: E402
 BASE = REPO / "recipes" / "unet_resnet18_cpu.json"
@@ -86,12 +86,16 @@ def test_a_run_folder_from_another_recipe_is_not_reused(tmp_path):
     check_same_recipe(run_dir, run.recipe)  # only where it was written differs: fine
 
 
-def test_one_runner_per_study_folder(tmp_path):
-    lock = StudyLock(tmp_path)
-    with pytest.raises(StudyError, match="in use by another run_study"):
-        StudyLock(tmp_path)
+def test_a_run_is_held_by_one_runner_at_a_time(tmp_path):
+    lock = take_run(tmp_path, "unet-s0")
+    assert lock is not None and take_run(tmp_path, "unet-s0") is None  # a second runner skips it
+    assert take_run(tmp_path, "fpn-s0") is not None  # other runs stay free
     lock.release()
-    StudyLock(tmp_path).release()
+    again = take_run(tmp_path, "unet-s0")
+    assert again is not None
+    again.release()
+    with study_lock(tmp_path):  # the study's own lock is waited for, and short
+        assert (tmp_path / ".lock").is_file()
 
 
 def _env() -> dict:
@@ -126,13 +130,13 @@ def test_study_killed_then_resumed_to_a_report(tmp_path, camvid_root):
         os.killpg(proc.pid, signal.SIGKILL)  # the runner and the training it started, like a machine going down
         proc.wait()
     deadline = time.monotonic() + 60
-    while True:  # the orphaned training exits a moment after the runner; until then it holds the study's lock
-        try:
-            StudyLock(out).release()
+    while True:  # the orphaned training exits a moment after the runner; until then it holds its run's lock
+        lock = take_run(out, "fpn-s0")
+        if lock is not None:
+            lock.release()
             break
-        except StudyError:
-            assert time.monotonic() < deadline, "the killed training never released the study folder"
-            time.sleep(0.1)
+        assert time.monotonic() < deadline, "the killed training never released its run"
+        time.sleep(0.1)
     first = out / "runs" / "unet-s0"
     first_best = os.readlink(first / "best")
     first_ledger = (first / "evaluations.jsonl").read_text()
@@ -191,3 +195,28 @@ def test_dry_run_lists_the_shared_runs(tmp_path):
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "run_study.py"), str(broken), "--dry-run"],
                             capture_output=True, text=True, env=_env())
     assert result.returncode == 2 and "groups.g1.b (run b-s0): model.arch = 'fpnn' is unknown" in result.stderr
+
+
+@pytest.mark.camvid
+@pytest.mark.slow
+def test_two_runners_share_a_study_and_train_every_run_once(tmp_path, camvid_root):
+    """Two runners started together on one study folder: each run is trained by exactly one of them, both finish,
+    and the report covers every run."""
+    profile = {"data.root": str(camvid_root), "data.image_size": [64, 96], "data.max_train_samples": 8,
+               "data.max_eval_samples": 6, "data.num_workers": 0, "train.epochs": 1, "train.batch_size": 4,
+               "train.eval_batch_size": 4, "train.mixed_precision": "no", "model.encoder_depth": 3,
+               "model.options": {"decoder_channels": [32, 16, 8]}}
+    variants = {"unet": {}, "lr": {"optim.lr": 0.01}, "wd": {"optim.weight_decay": 0.0}}
+    study_file = write_study(tmp_path, profile=profile, groups={"g": variants}, efficiency={"repeats": 1, "warmup": 0})
+    logs = [tmp_path / f"runner{k}.log" for k in (0, 1)]
+    procs = [subprocess.Popen([sys.executable, str(REPO / "scripts" / "run_study.py"), str(study_file)],
+                              stdout=open(log, "w"), stderr=subprocess.STDOUT, env=_env()) for log in logs]
+    assert [p.wait(timeout=900) for p in procs] == [0, 0], "\n".join(log.read_text()[-2000:] for log in logs)
+    out = tmp_path / "out"
+    trained = [re.findall(r"\] (\S+) \([^)]*\): training", log.read_text()) for log in logs]
+    assert sorted(trained[0] + trained[1]) == ["lr-s0", "unet-s0", "wd-s0"]  # each run once, by one runner
+    for run_id in ("lr-s0", "unet-s0", "wd-s0"):
+        commands = [line for line in (out / "logs" / f"{run_id}.log").read_text().splitlines() if line.startswith("$ ")]
+        assert [c.split()[4] for c in commands] == ["train", "eval"], run_id
+        assert [h["epoch"] for h in read_history(out / "runs" / run_id / "history.jsonl")] == [1]
+    assert (out / "report.pdf").is_file() and (out / "report.md").is_file()
