@@ -2,10 +2,11 @@
 
 Study file (JSON): name; base_recipe (path, read from the current folder); output_dir (default studies/<name>);
 profile and each variant: recipe overrides as {"a.b": value} (the profile applies to every run, then the seed, then
-the variant, so a variant may pin train.seed); seeds; groups: {group: {variant: overrides}}, the first variant of a
-group being its reference; efficiency: options of the speed benchmark. Variants that resolve to the same recipe
-(e.g. the baseline listed in several groups) are trained once per seed and shared. Planning is pure: it reads the
-study file and the base recipe, and writes nothing until `write_plan`.
+the variant, so a variant may pin train.seed); seeds; group_seeds: {group: seeds} for groups that use fewer seeds;
+groups: {group: {variant: overrides}}, the first variant of a group being its reference; efficiency: options of the
+speed benchmark. Variants that resolve to the same recipe (e.g. the baseline listed in several groups) are trained
+once per seed and shared. Planning is pure: it reads the study file and the base recipe, and writes nothing until
+`write_plan`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from hf_seg.engine.checks import check_recipe
 from hf_seg.recipe import RecipeError, apply_overrides, read_json_file, recipe_changes, recipe_from_dict, recipe_to_dict
 from hf_seg.runs import read_json, write_json
 
-STUDY_KEYS = ("name", "description", "base_recipe", "output_dir", "profile", "seeds", "groups", "efficiency",
-              "sam_comparison")
+STUDY_KEYS = ("name", "description", "base_recipe", "output_dir", "profile", "seeds", "group_seeds", "groups",
+              "efficiency", "sam_comparison")
 EFFICIENCY_DEFAULTS = {"batch_size": 1, "warmup": 3, "repeats": 10, "threads": None, "device": "auto"}
 SAM_OPTIONS = ("sam", "prompt", "split", "max_images", "precision", "device")  # `hf-seg compare-sam` options
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -46,6 +47,7 @@ class Study:
     efficiency: dict[str, Any]
     sam_comparison: Optional[dict[str, Any]] = None  # compare the best run with SAM (`hf-seg compare-sam` options)
     description: str = ""
+    group_seeds: dict[str, list[int]] = field(default_factory=dict)  # group -> its seeds, where not `seeds`
     extra_overrides: list[str] = field(default_factory=list)  # --set KEY=VALUE from the command line, for every run
 
 
@@ -101,6 +103,15 @@ def load_study(path: str | Path, out: Optional[str | Path] = None, overrides: li
             if not isinstance(ov, dict):
                 raise StudyError(f"{path}: groups.{group}.{variant} must be an object of recipe overrides, "
                                  "e.g. {\"model.arch\": \"fpn\"}")
+    group_seeds = raw.get("group_seeds", {})
+    if not isinstance(group_seeds, dict):
+        raise StudyError(f"{path}: group_seeds must be an object: group name -> list of seeds, e.g. {{\"encoders\": [0, 1]}}")
+    for group, subset in group_seeds.items():
+        if group not in groups:
+            raise StudyError(f"{path}: group_seeds.{group} names no group; groups are {', '.join(groups)}")
+        if not isinstance(subset, list) or not subset or not set(subset) <= set(seeds) or len(set(subset)) != len(subset):
+            raise StudyError(f"{path}: group_seeds.{group} = {json.dumps(subset)} must be a non-empty list of distinct "
+                             f"seeds from seeds = {json.dumps(seeds)}")
     efficiency = raw.get("efficiency", {})
     if not isinstance(efficiency, dict) or set(efficiency) - set(EFFICIENCY_DEFAULTS):
         raise StudyError(f"{path}: efficiency must be an object with keys among {', '.join(EFFICIENCY_DEFAULTS)}")
@@ -113,6 +124,7 @@ def load_study(path: str | Path, out: Optional[str | Path] = None, overrides: li
         raise StudyError(f"{path}: base_recipe '{base}' does not exist (relative paths are read from the current "
                          "folder; run from the repository root)")
     return Study(name=name, file=path, base_recipe=base, profile=profile, seeds=list(seeds), groups=groups,
+                 group_seeds={g: list(v) for g, v in group_seeds.items()},
                  out_dir=Path(out) if out else Path(raw.get("output_dir") or f"studies/{name}"),
                  efficiency={**EFFICIENCY_DEFAULTS, **efficiency}, sam_comparison=sam,
                  description=str(raw.get("description", "")),
@@ -130,7 +142,8 @@ def resolve_recipe(study: Study, variant_overrides: dict, seed: int) -> dict:
 
 
 def plan_runs(study: Study) -> list[PlannedRun]:
-    """Every distinct (resolved recipe, seed) in study order; identical variants across groups share one run."""
+    """Every distinct (resolved recipe, seed), seed by seed and in study order within a seed, so each seed is a whole
+    replicate of the design before the next starts; identical variants across groups share one run."""
     by_key: dict[str, PlannedRun] = {}
     overrides_of: dict[str, dict] = {}
     for group, variants in study.groups.items():
@@ -139,7 +152,7 @@ def plan_runs(study: Study) -> list[PlannedRun]:
                 raise StudyError(f"{study.file}: variant '{variant}' appears in several groups with different overrides; "
                                  "give different setups different names")
             overrides_of[variant] = ov
-            for seed in study.seeds:
+            for seed in study.group_seeds.get(group, study.seeds):
                 try:
                     recipe = resolve_recipe(study, ov, seed)
                 except RecipeError as e:
@@ -154,7 +167,8 @@ def plan_runs(study: Study) -> list[PlannedRun]:
                     by_key[key] = PlannedRun(run_id, variant, recipe["train"]["seed"], [], recipe)
                 if [group, variant] not in by_key[key].members:
                     by_key[key].members.append([group, variant])
-    return list(by_key.values())
+    order = {seed: i for i, seed in enumerate(study.seeds)}  # a variant may pin a seed outside the study's seeds
+    return sorted(by_key.values(), key=lambda r: order.get(r.seed, len(order)))
 
 
 def write_plan(study: Study, runs: list[PlannedRun]) -> None:
@@ -162,6 +176,7 @@ def write_plan(study: Study, runs: list[PlannedRun]) -> None:
     write_json(study.out_dir / "plan.json", {
         "study": {"name": study.name, "description": study.description, "file": str(study.file),
                   "base_recipe": str(study.base_recipe), "profile": study.profile, "seeds": study.seeds,
+                  "group_seeds": study.group_seeds,
                   "groups": study.groups, "efficiency": study.efficiency, "extra_overrides": study.extra_overrides,
                   "resolved_base": recipe_to_dict(recipe_from_dict(resolve_recipe(study, {}, study.seeds[0])))},
         "runs": [{"run_id": r.run_id, "variant": r.variant, "seed": r.seed, "members": r.members} for r in runs],

@@ -76,6 +76,13 @@ def compare_with_sam(study: Study, runs: list[PlannedRun], lock_fd: int, say: Ca
     _run_logged(cmd, study.out_dir / "logs" / "sam_comparison.log", lock_fd, say)
 
 
+def run_trained(run_dir: Path) -> bool:
+    """True when the run's training has finished. A run already tested and benchmarked counts as trained without its
+    weights, so a study whose run files were committed (no best/ or last/) resumes in a fresh checkout."""
+    folder = RunFolder(run_dir)
+    return (folder.tested("test") and (run_dir / RunFolder.EFFICIENCY).is_file()) or folder.training_finished()
+
+
 class FolderLock:
     """An flock on a file: per run (taken without waiting, so several runners share a study) or on the study (held
     briefly for the plan, the SAM comparison and the report). Training subprocesses inherit a run's lock, so an
@@ -163,7 +170,7 @@ def _finish_run(study: Study, runs: list[PlannedRun], i: int, run: PlannedRun, l
     check_same_recipe(run_dir, run.recipe)
     steps = []
     folder = RunFolder(run_dir)
-    if not folder.training_finished():
+    if not run_trained(run_dir):
         mode = "--resume" if folder.trainer_state() is not None else "--overwrite"
         say(f"{label}: training{' (resumed)' if mode == '--resume' else ''}, log {log}")
         t0 = time.perf_counter()
@@ -179,7 +186,7 @@ def _finish_run(study: Study, runs: list[PlannedRun], i: int, run: PlannedRun, l
         measure_efficiency(run_dir, run.recipe, study.efficiency)
         steps.append("benchmarked")
     test = folder.read("test_metrics.json")
-    left = sum(not RunFolder(study.out_dir / "runs" / r.run_id).training_finished() for r in runs)
+    left = sum(not run_trained(study.out_dir / "runs" / r.run_id) for r in runs)
     eta = f", about {stats['seconds'] / stats['trained'] * left / 60:.0f} min left" if stats["trained"] and left else ""
     say(f"{label}: {' + '.join(steps) or 'already done'}; test mIoU {100 * test['mean_iou']:.1f} | "
         f"{len(runs) - left}/{len(runs)} runs trained, {(time.perf_counter() - started) / 60:.1f} min{eta}")

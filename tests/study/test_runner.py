@@ -14,7 +14,7 @@ import pytest
 from hf_seg.runs import read_history, read_json, write_json
 from hf_seg.sam.segment import random_sam, tiny_sam_config
 from hf_seg.study.plan import StudyError, check_same_recipe, load_study, plan_runs
-from hf_seg.study.runner import run_study, study_lock, take_run
+from hf_seg.study.runner import run_study, run_trained, study_lock, take_run
 
 from conftest import REPO  # noqa: E402
 BASE = REPO / "recipes" / "unet_resnet18_cpu.json"
@@ -36,6 +36,8 @@ def write_study(tmp_path: Path, **changes) -> Path:
     ({"groups": {"g": {"a b": {}}}}, "variant name 'a b' in group 'g' must be file-name-safe"),
     ({"groups": {"g": {"a": ["model.arch=fpn"]}}}, "groups.g.a must be an object of recipe overrides"),
     ({"efficiency": {"repeat": 3}}, "efficiency must be an object with keys among"),
+    ({"group_seeds": {"h": [0]}}, "group_seeds.h names no group; groups are g"),
+    ({"group_seeds": {"g": [5]}}, "group_seeds.g = \\[5\\] must be a non-empty list of distinct seeds from seeds"),
 ])
 def test_bad_study_files_get_one_line_errors(tmp_path, changes, message):
     with pytest.raises(StudyError, match=message) as err:
@@ -72,6 +74,23 @@ def test_same_name_with_different_overrides_is_refused(tmp_path):
     groups = {"g1": {"v": {"model.arch": "fpn"}}, "g2": {"v": {"loss.name": "dice"}}}
     with pytest.raises(StudyError, match="variant 'v' appears in several groups with different overrides"):
         plan_runs(load_study(write_study(tmp_path, groups=groups)))
+
+
+def test_runs_go_seed_by_seed_and_a_group_may_use_fewer_seeds(tmp_path):
+    groups = {"architectures": {"unet": {}, "fpn": {"model.arch": "fpn"}}, "losses": {"ce": {}, "dice": {"loss.name": "dice"}}}
+    study = load_study(write_study(tmp_path, seeds=[0, 1, 2], groups=groups, group_seeds={"losses": [0, 1]}))
+    assert [r.run_id for r in plan_runs(study)] == ["unet-s0", "fpn-s0", "dice-s0", "unet-s1", "fpn-s1", "dice-s1",
+                                                    "unet-s2", "fpn-s2"]
+
+
+def test_a_tested_and_benchmarked_run_counts_as_trained_without_its_weights(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    assert not run_trained(run_dir)
+    (run_dir / "evaluations.jsonl").write_text(json.dumps({"split": "test"}) + "\n")
+    assert not run_trained(run_dir)  # tested, not yet benchmarked: its weights are still needed
+    write_json(run_dir / "efficiency.json", {"fps": 1.0})
+    assert run_trained(run_dir)  # committed run files (no best/ or last/) are not trained again
 
 
 def test_a_run_folder_from_another_recipe_is_not_reused(tmp_path):
