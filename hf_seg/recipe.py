@@ -32,6 +32,10 @@ class SplitConfig:
     # block edge are dropped). On CamVid, mask agreement with a neighbour falls from 0.81 (1 s) to 0.69 (5 s), then
     # slowly to 0.59 (30 s): 5 s removes the near-duplicates for ~10% of the frames dropped (mean of 20 seeds).
     buffer_seconds: float = 5.0
+    # Which frames train, for measuring leakage on unchanged validation and test images (needs mode "group" and
+    # data.max_train_samples): "all" kept train frames; "near_test", those closest in time to a test frame, taking
+    # back the frames the buffer dropped next to test; "far_from_test", as many per sequence, farthest from test.
+    train_frames: Literal["all", "near_test", "far_from_test"] = "all"
 
 
 @dataclass

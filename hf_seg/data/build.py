@@ -19,6 +19,7 @@ from hf_seg.data.errors import DataError
 from hf_seg.data.folder import load_folder
 from hf_seg.data.hub import load_dataset_object, load_hub
 from hf_seg.data.source import Sample, Source, classes_from_options
+from hf_seg.data.leakage import probe_train_frames
 from hf_seg.data.split import SPLITS, group_samples, split_samples
 from hf_seg.data.split_file import read_split
 from hf_seg.data.stream import frame_options, is_streamed, materialised, open_stream
@@ -82,8 +83,11 @@ def build_datasets(cfg: DataConfig, split_file: Path | None = None,
         splits, groups, provenance = _splits_from_file(samples, Path(split_file))
     else:
         splits, groups = split_samples(samples, cfg.split)
+        if cfg.split.train_frames != "all":
+            splits = probe_train_frames(samples, splits, cfg.split, cfg.max_train_samples)
         provenance = {"mode": cfg.split.mode, "seed": cfg.split.seed, "fractions": cfg.split.fractions,
                       "block_seconds": cfg.split.block_seconds, "buffer_seconds": cfg.split.buffer_seconds,
+                      "train_frames": cfg.split.train_frames,
                       "dropped": sorted(s.id for s, sp in zip(samples, splits) if sp is None)}
     rows = validated_rows(source)
     class_info = _checked_classes(source, rows)

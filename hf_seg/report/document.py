@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from hf_seg.report.blocks import Figure, Table
-from hf_seg.report.prose import (overrides_text, seed_spread, value_text, answer, cost_answer, efficiency_answer,
-                                 failure_answer, plural, pct, pm, split_text)
+from hf_seg import __version__
+from hf_seg.report.prose import (answer, cost_answer, efficiency_answer, failure_answer, imbalance_answer, interval,
+                                 overrides_text, pct, plateau_answer, plural, pm, points, split_text, value_text)
 
 
 def _split_table(res: dict) -> Table:
@@ -99,35 +100,94 @@ def _sam_table(res: dict) -> Table:
                   "s / image"], rows)
 
 
+def _paired_table(res: dict) -> Table:
+    rows = []
+    for group, spec in res["groups"].items():
+        for v in spec["variants"][1:]:
+            d = spec["paired"][v]
+            rows.append([group, f"{v} - {spec['reference']}", interval(d["test_miou"]), interval(d["rare_iou"])])
+    return Table(f"Paired differences from each group's reference (first variant), seed by seed, with 95% t intervals "
+                 f"(percentage points; 'inconclusive' when the interval contains 0); rare classes: "
+                 f"{', '.join(res['rare_classes'])}", ["group", "difference", "test mIoU", "rare-class test IoU"], rows)
+
+
+def _plateau_table(res: dict) -> Table:
+    rows = []
+    for v, row in res["variants"].items():
+        checks = [(res["runs"][i]["seed"], res["runs"][i]["plateau"]) for i in row["run_ids"]]
+        if all(c is None for _, c in checks):
+            rows.append([v, "n/a", "n/a", "not checkable"])
+            continue
+        per_seed = "; ".join(f"s{s}: {pct(c['at_value'])} -> {pct(c['best_late_value'])} ({points(c['gain'])})"
+                             for s, c in checks if c is not None)
+        first = next(c for _, c in checks if c is not None)
+        flagged = [s for s, c in checks if c is not None and not c["plateaued"]]
+        rows.append([v, f"{first['epochs']} (at {first['at_epoch']})", per_seed,
+                     "yes" if not flagged else "FLAGGED: " + ", ".join(f"s{s}" for s in flagged)])
+    return Table("Plateau check per variant and seed: validation mIoU at 75% of the epochs -> best over the last 25% "
+                 "(gain in points); a run plateaus when the gain is under 1 point",
+                 ["variant", "epochs (75% at)", "per seed", "plateaued"], rows)
+
+
+def _pilot_text(res: dict) -> str:
+    t = res["study"]["resolved_base"]
+    d, o, tr = t["data"], t["optim"], t["train"]
+    checks = {v: res["runs"][i]["plateau"] for v, i in res["pilot"].items()}
+    passed = [v for v, c in checks.items() if c and c["plateaued"]]
+    epoch_s = [res["runs"][i]["train_minutes"] * 60 / res["runs"][i]["epochs"] for i in res["pilot"].values()]
+    text = (f"Schedule: {tr['epochs']} epochs, {o['schedule']} learning rate from {o['lr']} after {o['warmup_steps']} "
+            f"warm-up steps, validation every {tr['eval_every']} epoch(s). It was chosen on a pilot of one run per "
+            f"architecture (seed {res['study']['seeds'][0]}, the pilot figure), which became the first seed of the "
+            f"study: {len(passed)} of {len(checks)} pilot runs pass the plateau check ("
+            + ", ".join(f"{v} {points(c['gain'])}" for v, c in checks.items() if c) + " points gained after 75%); an "
+            f"epoch with validation took {min(epoch_s):.0f}-{max(epoch_s):.0f} s for them on this machine.")
+    if d["source"] == "camvid":  # CamVid frames are 360x480
+        text += (f" Resolution {d['image_size'][0]}x{d['image_size'][1]} is {d['image_size'][0] / 360:.2f} of CamVid's "
+                 f"360x480 per side: a pole 3 pixels wide keeps about {3 * d['image_size'][0] / 360:.1f} pixels, the "
+                 "least at which the thin classes can still be learnt, at a cost per epoch that fits "
+                 f"{len(res['runs'])} runs into the compute budget.")
+    return text
+
+
 def build_document(res: dict) -> list:
     """The report as blocks: ('title'|'h'|'p', text), ('bullets', [text]), Table, Figure."""
     study = res["study"]
-    noise = seed_spread(res)
     best = res["variants"][res["best"]["variant"]]
     runs_total = sum(r["train_minutes"] for r in res["runs"].values())
     freqs = res["class_frequencies"]
     order = sorted(range(len(freqs)), key=lambda i: freqs[i])
-    answers = [answer(res, g, noise) for g in res["groups"]]
+    answers = [plateau_answer(res)] + [answer(res, g) for g in res["groups"]]
+    answers += [a for a in (imbalance_answer(res),) if a]
     answers += [efficiency_answer(res), failure_answer(res), cost_answer(res)]
     blocks: list = [
         ("title", f"Study {study['name']}"),
         ("p", ((study.get("description") or "") + " ").lstrip()
          + f"{plural(len(res['runs']), 'training run')}, {plural(len(res['variants']), 'variant')} in "
-           f"{plural(len(res['groups']), 'group')}, {runs_total:.0f} minutes of training in all. Best on validation: {best['name']} "
-           f"(validation mIoU {pct(best['val_miou'])}, test mIoU {pct(best['test_miou'])}, {best['test_images']} test images)."),
+           f"{plural(len(res['groups']), 'group')}, {runs_total / 60:.1f} hours of training in all. Best on validation: "
+           f"{best['name']} (validation mIoU {pct(best['val_miou'])}, test mIoU {pct(best['test_miou'])}, "
+           f"{best['test_images']} test images). Validation chooses; every run's test split was evaluated once."),
         ("h", "Answers"),
         ("bullets", answers),
         ("h", "Data and split"),
         ("p", f"Classes: {', '.join(res['class_names'])}. On the training split the rarest are "
               + ", ".join(f"{res['class_names'][i]} ({pct(freqs[i])}%)" for i in order[:3])
               + f" of the labelled pixels; the most frequent is {res['class_names'][order[-1]]} ({pct(freqs[order[-1]])}%). "
-              + split_text(res)),
+              + split_text(res) + f" Code: hf_seg {__version__} (its repository holds the study file "
+              f"{study['file']}; this folder's recipes/ holds every run's resolved recipe, and `hf-seg study "
+              f"{study['file']}` reruns it)."),
         _split_table(res),
         ("h", "Setup"),
         _setup_table(res),
         _variants_table(res),
+        ("h", "Training schedule and plateau check"),
+        *([("p", _pilot_text(res)),
+           Figure("Pilot: validation mIoU per epoch of one run per architecture; the plateau check compares the best "
+                  "value right of the dashed line with the value on it", res["figures"]["pilot"], 0.75)]
+          if res.get("pilot") else []),
+        _plateau_table(res),
         ("h", "Results"),
         _comparison_table(res),
+        _paired_table(res),
         _per_class_table(res),
         Figure("Training curves per group (mean over seeds): train loss and validation mIoU per epoch",
                res["figures"]["curves"]),

@@ -46,33 +46,30 @@ def _by_val(rows: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: -r["val_miou"])
 
 
-def seed_spread(res: dict, key: str = "val_miou") -> Optional[float]:
-    """Largest range of `key` over identical recipes that differ only in seed (a seeds group, or seeds > 1)."""
-    spreads = []
-    for spec in res["groups"].values():
-        if spec["role"] == "seeds":
-            vals = [res["variants"][v][key] for v in spec["variants"]]
-            spreads.append(max(vals) - min(vals))
-    for run_ids in {tuple(r["run_ids"]) for r in res["variants"].values() if len(r["run_ids"]) > 1}:
-        vals = [res["runs"][i][key] for i in run_ids]
-        spreads.append(max(vals) - min(vals))
-    return max(spreads) if spreads else None
+def interval(d: Optional[dict]) -> str:
+    """A paired difference as '+1.2 [-0.5, +2.9] points over 3 seeds, inconclusive'; 'n/a' with fewer than 2 seeds."""
+    if d is None:
+        return "n/a (fewer than 2 shared seeds)"
+    return (f"{points(d['mean'])} [{points(d['low'])}, {points(d['high'])}] points over {len(d['seeds'])} seeds, "
+            f"{d['verdict']}")
 
 
-def _delta_note(delta: float, noise: Optional[float]) -> str:
-    if noise is None:
+def spread_text(res: dict, group: str, key: str = "test_miou") -> str:
+    """The reference's run-to-run spread in words, or '' with one seed."""
+    spec = res["groups"][group]
+    sp = spec["reference_spread"][key]
+    if sp is None:
         return ""
-    return " (within the seed spread)" if abs(delta) <= noise else ""
+    return (f" Run-to-run spread of {spec['reference']}: std {100 * sp['std']:.1f} points, test mIoU {pct(sp['min'])} to "
+            f"{pct(sp['max'])} over {len(sp['seeds'])} seeds.")
 
 
-def _deltas(rows: list[dict], noise: Optional[float], label) -> str:
-    ref = rows[0]
-    parts = [f"{label(r)} {points(r['val_miou'] - ref['val_miou'])}{_delta_note(r['val_miou'] - ref['val_miou'], noise)}"
-             for r in rows[1:]]
-    return f"relative to {label(ref)} (validation mIoU {pct(ref['val_miou'])}): " + "; ".join(parts) + " points"
+def _paired(res: dict, group: str, label=lambda r: r["name"], key: str = "test_miou") -> str:
+    spec = res["groups"][group]
+    return "; ".join(f"{label(res['variants'][v])} {interval(spec['paired'][v][key])}" for v in spec["variants"][1:])
 
 
-def _rare_mean(res: dict, row: dict) -> Optional[float]:
+def rare_mean(res: dict, row: dict) -> Optional[float]:
     values = [row["test_per_class_iou"][res["class_names"].index(c)] for c in res["rare_classes"]]
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
@@ -87,43 +84,83 @@ def _leak_words(res: dict, row: dict) -> str:
     return "leaky" + ("" if gap is None else f": test frames {gap:.1f} s from train")
 
 
-def answer(res: dict, group: str, noise: Optional[float]) -> str:
-    """One sentence per group, from its role (what it varies) and its numbers."""
+def _ranked_test(rows: list[dict]) -> str:
+    return ", ".join(f"{r['name']} {pct(r['test_miou'])}" for r in sorted(rows, key=lambda r: -r["test_miou"]))
+
+
+def answer(res: dict, group: str) -> str:
+    """One answer per group, from its role (what it varies), its numbers and its paired intervals."""
     spec, rows = res["groups"][group], _rows(res, group)
-    ranked = _by_val(rows)
-    best = ranked[0]
-    role = spec["role"]
+    ref, role = rows[0], spec["role"]
+    seeds = max(len(r["run_ids"]) for r in rows)
+    head = f"test mIoU, mean of up to {seeds} seeds: {_ranked_test(rows)}. Paired differences from {ref['name']}: "
     if role == "architectures":
-        rest = ", ".join(f"{r['name']} {pct(r['val_miou'])}" for r in ranked[1:])
-        return (f"Best architecture ({group}): {best['name']} with validation mIoU {pct(best['val_miou'])} "
-                f"(test {pct(best['test_miou'])}, {best['params_m']:.1f} M parameters); then {rest}. Best minus worst: "
-                f"{points(best['val_miou'] - ranked[-1]['val_miou'])} points{_delta_note(best['val_miou'] - ranked[-1]['val_miou'], noise)}.")
+        return f"Architecture ({group}): {head}{_paired(res, group)}.{spread_text(res, group)}"
     if role == "encoders":
-        return (f"Encoder impact ({group}): " + _deltas(rows, noise, lambda r: f"{r['encoder']} ({r['params_m']:.1f} M)")
-                + f"; the best encoder is {best['encoder']} (test mIoU {pct(best['test_miou'])}).")
+        heavier = [v for v in spec["variants"][1:] if res["variants"][v]["params_m"] > ref["params_m"]]
+        verdicts = {v: (spec["paired"][v]["test_miou"] or {}).get("verdict", "n/a") for v in heavier}
+        always = ("yes: every heavier encoder scored better" if heavier and all(x == "better" for x in verdicts.values())
+                  else "no: " + "; ".join(f"{res['variants'][v]['encoder']} ({res['variants'][v]['params_m']:.1f} M "
+                                          f"parameters) is {x}" for v, x in verdicts.items()) if heavier else "not tested")
+        return (f"Encoder ({group}): {head}" + _paired(res, group, lambda r: f"{r['encoder']} ({r['params_m']:.1f} M)")
+                + f". Does a heavier backbone always help? {always}.{spread_text(res, group)}")
     if role == "losses":
-        rare = ", ".join(f"{r['name']} {pct(_rare_mean(res, r))}" for r in rows)
-        return (f"Loss impact ({group}): " + _deltas(rows, noise, lambda r: r["name"])
-                + f". Mean test IoU of the rare classes ({', '.join(res['rare_classes'])}): {rare}.")
+        rare = ", ".join(f"{r['name']} {pct(rare_mean(res, r))}" for r in rows)
+        return (f"Loss ({group}): {head}{_paired(res, group)}. On the rare classes ({', '.join(res['rare_classes'])}), "
+                f"mean test IoU {rare}; paired differences in that mean: {_paired(res, group, key='rare_iou')}."
+                + spread_text(res, group))
     if role == "augmentation":
-        return (f"Augmentation impact ({group}): " + _deltas(rows, noise, lambda r: r["name"])
-                + f"; the best is {best['name']} (test mIoU {pct(best['test_miou'])}).")
+        helpful = sorted(spec["variants"][1:], key=lambda v: -((spec["paired"][v]["test_miou"] or {}).get("mean", 0.0)))
+        better = [v for v in helpful if (spec["paired"][v]["test_miou"] or {}).get("verdict") == "better"]
+        most = (f"; helping most: {', '.join(better)}" if better else
+                f"; no strategy is better than {ref['name']} beyond its interval (largest mean gain: {helpful[0]})")
+        return f"Augmentation ({group}): {head}{_paired(res, group)}{most}.{spread_text(res, group)}"
     if role == "split":
-        ref, test_noise = rows[0], seed_spread(res, "test_miou")
+        same_test = len({r["test_split_hash"] for r in rows}) == 1
+        if same_test:
+            return (f"Leakage ({group}), on the same {ref['test_images']} test images: "
+                    + "; ".join(f"{r['name']} ({_leak_words(res, r)}) test mIoU {pct(r['test_miou'])}" for r in rows)
+                    + f". Paired differences from {ref['name']}: {_paired(res, group)}.{spread_text(res, group)}")
         parts = [f"{r['name']} ({_leak_words(res, r)}) scores test mIoU {pct(r['test_miou'])} on its own "
                  f"{r['test_images']}-image test set vs {pct(ref['test_miou'])} for {ref['name']} ({_leak_words(res, ref)}, "
-                 f"{ref['test_images']} images): "
-                 f"{points(r['test_miou'] - ref['test_miou'])} points{_delta_note(r['test_miou'] - ref['test_miou'], test_noise)}"
-                 for r in rows[1:]]
-        return f"Split ({group}): " + "; ".join(parts) + "."
+                 f"{ref['test_images']} images): {points(r['test_miou'] - ref['test_miou'])} points" for r in rows[1:]]
+        return f"Split ({group}): " + "; ".join(parts) + " (different test images, so not a measure of the leak alone)."
     if role == "seeds":
-        vals = [r["val_miou"] for r in rows]
-        tests = [r["test_miou"] for r in rows]
+        vals, tests = [r["val_miou"] for r in rows], [r["test_miou"] for r in rows]
         return (f"Seed spread ({group}): the same recipe with {len(rows)} seeds gives validation mIoU from "
                 f"{pct(min(vals))} to {pct(max(vals))} ({points(max(vals) - min(vals))} points) and test mIoU from "
                 f"{pct(min(tests))} to {pct(max(tests))}; smaller differences elsewhere are not evidence.")
-    rest = ", ".join(f"{r['name']} {pct(r['val_miou'])}" for r in ranked)
-    return f"{group} (varies {', '.join(spec['varied_keys']) or 'nothing'}): by validation mIoU {rest}."
+    return f"{group} (varies {', '.join(spec['varied_keys']) or 'nothing'}): {head}{_paired(res, group)}."
+
+
+def imbalance_answer(res: dict) -> Optional[str]:
+    """How class imbalance was handled (class statistics, weighting, losses) and what each remedy did to rare classes."""
+    groups = [g for g, spec in res["groups"].items() if spec["role"] == "losses"]
+    if not groups:
+        return None
+    freqs, names = res["class_frequencies"], res["class_names"]
+    rare = ", ".join(f"{c} {pct(freqs[names.index(c)])}%" for c in res["rare_classes"])
+    g = groups[0]
+    spec = res["groups"][g]
+    best = max(spec["variants"][1:], key=lambda v: (spec["paired"][v]["rare_iou"] or {}).get("mean", -1.0))
+    return (f"Class imbalance: the training split's pixel shares were counted per class (rarest: {rare}); the remedies "
+            f"tried against plain cross-entropy were median-frequency class weights, focal loss, Dice and CE+Dice "
+            f"(group {g}). The largest gain on the rare classes: {best}, {interval(spec['paired'][best]['rare_iou'])}; "
+            f"its effect on mIoU: {interval(spec['paired'][best]['test_miou'])}.")
+
+
+def plateau_answer(res: dict) -> str:
+    """How many runs passed the plateau check, and which failed."""
+    checks = {k: r["plateau"] for k, r in res["runs"].items()}
+    failed = sorted(k for k, c in checks.items() if c is not None and not c["plateaued"])
+    unknown = sorted(k for k, c in checks.items() if c is None)
+    text = (f"Training to a plateau: {len(checks) - len(failed) - len(unknown)} of {len(checks)} runs pass (best "
+            f"validation mIoU over the last 25% of epochs less than 1 point above the value at 75%)")
+    if failed:
+        text += "; flagged: " + ", ".join(f"{k} ({points(checks[k]['gain'])})" for k in failed)
+    if unknown:
+        text += "; not checkable (too few evaluations): " + ", ".join(unknown)
+    return text + "."
 
 
 def efficiency_answer(res: dict) -> str:
@@ -154,17 +191,25 @@ def failure_answer(res: dict) -> str:
 
 
 def cost_answer(res: dict) -> str:
+    """Segmentation against classification: annotation (labels per image), compute (FLOPs beyond the backbone) and
+    evaluation (decisions scored), from the study's own numbers."""
     rows = [r for r in res["variants"].values() if r["test_split_hash"] == res["test_split_hash"]]
     shares = sorted(rows, key=lambda r: r["encoder_share"])
     lo, hi = shares[0], shares[-1]
     best = res["variants"][res["best"]["variant"]]
-    text = (f"Segmentation vs classification cost: the encoder, which is what a classifier of the same backbone would "
-            f"run, takes {pct(best['encoder_share'])}% of {best['name']}'s FLOPs ({best['gflops']:.2f} GFLOPs per image), so "
-            f"dense prediction costs {1 / best['encoder_share']:.1f}x the backbone at this resolution")
+    per_image = res["test_labelled_pixels"] / best["test_images"]
+    text = (f"Segmentation vs classification cost. Annotation: a mask labels {per_image:,.0f} pixels per test image on "
+            f"average, where a classification label is one decision per image. Compute: the encoder, which is what a "
+            f"classifier of the same backbone would run, takes {pct(best['encoder_share'])}% of {best['name']}'s FLOPs "
+            f"({best['gflops']:.2f} GFLOPs per image), so dense prediction costs {1 / best['encoder_share']:.1f}x the "
+            "backbone at this resolution")
     if lo["encoder_share"] != hi["encoder_share"]:
-        text += (f"; across variants the encoder share ranges from {pct(lo['encoder_share'])}% ({lo['name']}) to "
-                 f"{pct(hi['encoder_share'])}% ({hi['name']})")
-    return text + "."
+        text += (f" (the encoder share ranges from {pct(lo['encoder_share'])}% for {lo['name']} to "
+                 f"{pct(hi['encoder_share'])}% for {hi['name']})")
+    return text + (f". Evaluation: the test score counts {res['test_labelled_pixels']:,} labelled pixels in a "
+                   f"{len(res['class_names'])}x{len(res['class_names'])} confusion matrix, against "
+                   f"{best['test_images']} decisions for a classifier, and it needs per-class IoU, not accuracy, "
+                   "because a few large classes dominate the pixel count.")
 
 
 def split_text(res: dict) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 from hf_seg.recipe import flatten
 from hf_seg.runs import RunFolder, RunFolderError, read_json, write_json
 from hf_seg.study import figures as figs
+from hf_seg.study.evidence import paired_difference, plateau, spread
 from hf_seg.study.failures import analyse_best_model
 
 ANALYSIS_DIR = "analysis"
@@ -181,6 +182,26 @@ def audit_splits(study_dir: Path, runs: list[RunResult]) -> list[dict]:
     return list(found.values())
 
 
+def rare_mean(test: dict, class_names: list[str], rare: list[str]) -> Optional[float]:
+    """Mean test IoU of the rare classes in one run's test metrics (classes absent from the test split left out)."""
+    return _mean_std([test["per_category_iou"][class_names.index(c)] for c in rare])[0]
+
+
+def group_evidence(variants: list[str], runs_by_variant: dict[str, list[RunResult]], class_names: list[str],
+                   rare: list[str]) -> dict:
+    """The reference's seed spread and every other variant's paired differences from it (test mIoU, validation mIoU,
+    rare-class IoU), each with its 95% interval."""
+    metrics = {"test_miou": lambda r: r.test["mean_iou"], "val_miou": lambda r: r.val["mean_iou"],
+               "rare_iou": lambda r: rare_mean(r.test, class_names, rare)}
+
+    def by_seed(variant: str, metric: str) -> dict[int, float]:
+        return {r.seed: metrics[metric](r) for r in runs_by_variant[variant]}
+
+    ref = variants[0]
+    return {"reference": ref, "reference_spread": {m: spread(by_seed(ref, m)) for m in ("test_miou", "val_miou")},
+            "paired": {v: {m: paired_difference(by_seed(v, m), by_seed(ref, m)) for m in metrics} for v in variants[1:]}}
+
+
 def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) -> dict:
     """Variant rows, group roles, best model, Pareto front and class statistics, with their figures drawn into `out`."""
     class_names = runs[0].test["class_names"]
@@ -190,26 +211,35 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) 
     rows = {v: {**summarise_variant(v, rs, speed), "overrides": _overrides_of(plan, v)} for v, rs in runs_by_variant.items()}
     common_hash = statistics.mode(r["test_split_hash"] for r in rows.values())
     comparable = [r for r in rows.values() if r["test_split_hash"] == common_hash]  # same split: comparable scores
-    groups = {}
-    for group, variants in plan["study"]["groups"].items():
-        role, keys = group_role(plan, group, runs_by_variant)
-        groups[group] = {"role": role, "varied_keys": keys, "variants": list(variants),
-                         "best_by_val": max(variants, key=lambda v: rows[v]["val_miou"])}
     best = max(comparable, key=lambda r: r["val_miou"])
     best_run = max(runs_by_variant[best["name"]], key=lambda r: r.val["mean_iou"])
     distinct = list({tuple(r["run_ids"]): r for r in reversed(comparable)}.values())[::-1]  # shared runs: one point
     front = pareto_front([(r["name"], r["fps"], r["test_miou"]) for r in distinct])
     frequencies = split_of(splits, best_run.run_id)["splits"]["train"]["class_frequencies"]
     rare = rare_classes(frequencies, class_names)
+    groups = {}
+    for group, variants in plan["study"]["groups"].items():
+        role, keys = group_role(plan, group, runs_by_variant)
+        groups[group] = {"role": role, "varied_keys": keys, "variants": list(variants),
+                         "best_by_val": max(variants, key=lambda v: rows[v]["val_miou"]),
+                         **group_evidence(list(variants), runs_by_variant, class_names, rare)}
     loss_rows = [rows[v] for spec in groups.values() if spec["role"] == "losses" for v in spec["variants"]]
     curves = {g: {v: [r.history for r in runs_by_variant[v]] for v in spec["variants"]} for g, spec in groups.items()}
+    arch_group = next((g for g, spec in groups.items() if spec["role"] == "architectures"), None)
+    pilot = {} if arch_group is None else {  # the first seed of every architecture: the runs that chose the schedule
+        v: next(r for r in runs_by_variant[v] if r.seed == plan["study"]["seeds"][0]) for v in groups[arch_group]["variants"]
+        if any(r.seed == plan["study"]["seeds"][0] for r in runs_by_variant[v])}
     return {
         "study": plan["study"], "class_names": class_names, "variants": rows, "groups": groups,
         "best": {"variant": best["name"], "run_id": best_run.run_id}, "test_split_hash": common_hash,
+        "test_labelled_pixels": int(np.sum(best_run.test["confusion_matrix"])),
         "pareto_front": front, "class_frequencies": frequencies, "rare_classes": rare, "splits": splits,
         "runs": {r.run_id: {"variant": r.variant, "seed": r.seed, "members": r.members, "val_miou": r.val["mean_iou"],
-                            "test_miou": r.test["mean_iou"], "train_minutes": r.train_minutes} for r in runs},
+                            "test_miou": r.test["mean_iou"], "train_minutes": r.train_minutes, "epochs": len(r.history),
+                            "plateau": plateau(r.history)} for r in runs},
+        "pilot": {v: r.run_id for v, r in pilot.items()},
         "figures": {"curves": figs.plot_group_curves(curves, out / "curves.png"),
+                    **({"pilot": figs.plot_pilot({v: r.history for v, r in pilot.items()}, out / "pilot.png")} if pilot else {}),
                     "pareto": figs.plot_pareto(distinct, front, out / "pareto.png"),
                     "classes": figs.plot_class_frequencies(frequencies, class_names, rare, loss_rows, out / "classes.png")},
     }

@@ -32,6 +32,25 @@ def _mean_curve(histories: list[list[dict]], key: str) -> tuple[list[int], list[
     return epochs, [float(np.mean(per_epoch[e])) for e in epochs]
 
 
+def plot_pilot(histories: dict[str, list[dict]], path: Path) -> str:
+    """Validation mIoU per epoch of one run per architecture, with the 75% mark the plateau check compares against."""
+    fig, ax = plt.subplots(figsize=(6.5, 2.6))
+    last = 0
+    for name, history in histories.items():
+        points = [(r["epoch"], 100 * r["val_mean_iou"]) for r in history if r.get("val_mean_iou") is not None]
+        ax.plot([p[0] for p in points], [p[1] for p in points], lw=1.2, label=name)
+        last = max(last, points[-1][0] if points else 0)
+    ax.axvline(0.75 * last, color="grey", ls="--", lw=0.8)
+    ax.text(0.75 * last, ax.get_ylim()[0], " 75% of training", fontsize=6, color="grey", va="bottom")
+    ax.set_xlabel("epoch", fontsize=7)
+    ax.set_ylabel("val mIoU (%)", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_group_curves(curves: dict[str, dict[str, list[list[dict]]]], path: Path) -> str:
     """For every group, train loss and validation mIoU per epoch, one line per variant (mean over seeds)."""
     groups = list(curves)

@@ -57,7 +57,8 @@ def fake_run(run_id: str, variant: str, members: list, recipe: dict, val: float,
     per_class[3] = test / 4  # a rare class
     test_hash = recipe["data"]["split"]["mode"]
     metrics = lambda miou, pc: {"mean_iou": miou, "mean_dice": miou + 0.1, "overall_accuracy": 0.8 + miou / 10,
-                                "per_category_iou": pc, "class_names": NAMES}
+                                "per_category_iou": pc, "class_names": NAMES,
+                                "confusion_matrix": np.full((len(NAMES), len(NAMES)), 40).tolist()}
     history = [{"epoch": e, "train_loss": 2.0 / e, "val_mean_iou": val * e / 3, "seconds": 30.0} for e in (1, 2, 3)]
     efficiency = {"params": {"total": 14_300_000 if recipe["model"]["arch"] == "unet" else 13_000_000},
                   "flops_per_image": 8e9, "encoder_flops": {"encoder_share": 0.43}, "fps": fps, "precision": "bf16",
@@ -78,7 +79,7 @@ def make_run(variant: str, members: list, tmp_path: Path) -> RunResult:
               "model": {"arch": overrides.get("model.arch", "unet"), "encoder": "resnet18", "pretrained": None},
               "loss": {"name": overrides.get("loss.name", "ce")},
               "optim": {"lr": 0.002, "weight_decay": 0.01, "schedule": "poly", "warmup_steps": 0, "max_grad_norm": 1.0},
-              "train": {"seed": overrides.get("train.seed", 0), "epochs": 3, "max_steps": None, "batch_size": 4,
+              "train": {"seed": overrides.get("train.seed", 0), "epochs": 3, "max_steps": None, "batch_size": 4, "eval_every": 1,
                         "mixed_precision": "bf16"}}
     return fake_run(f"{variant}-s{recipe['train']['seed']}", variant, members, recipe, val, test, fps)
 
@@ -122,7 +123,7 @@ def results(tmp_path_factory) -> tuple[dict, Path]:
             members.setdefault(SHARED.get(v, v), []).append([group, v])
     runs = [make_run(v, m, tmp_path) for v, m in members.items()]
     plan = {"study": {"name": "tiny", "description": "A hand-made study.", "seeds": [0], "groups": GROUPS,
-                      "base_recipe": "recipes/unet_resnet18_cpu.json"}}
+                      "base_recipe": "recipes/unet_resnet18_cpu.json", "file": "tiny.json"}}
     splits = [fake_split("group", [r.run_id for r in runs if r.variant != "split_official"]),
               fake_split("official", ["split_official-s0"])]
     plan["study"]["resolved_base"] = next(r.recipe for r in runs if r.variant == "unet")
@@ -148,12 +149,19 @@ def test_summary_picks_best_by_validation_on_the_common_split(results):
 def test_sentences_cite_the_tables_numbers(results):
     res, _ = results
     md, tables, figures = to_markdown(build_document(res))
-    assert "Best architecture (architectures): fpn with validation mIoU 53.0 (test 49.0" in md
-    assert "relative to ce (validation mIoU 50.0): focal -2.0 (within the seed spread); dice -6.0 points" in md
+    assert ("Architecture (architectures): test mIoU, mean of up to 1 seeds: fpn 49.0, unet 48.0. Paired differences "
+            "from unet: fpn n/a (fewer than 2 shared seeds).") in md
+    assert "Loss (losses): test mIoU, mean of up to 1 seeds: ce 48.0, focal 46.0, dice 42.0." in md
     assert ("split_official (leaky: test frames 0.1 s from train) scores test mIoU 60.0 on its own 233-image test set "
-            "vs 48.0 for split_group (leak-free, 50 images): +12.0 points") in md
+            "vs 48.0 for split_group (leak-free, 50 images): +12.0 points (different test images") in md
     assert "validation mIoU from 50.0 to 52.5 (+2.5 points)" in md
     assert "assigns blocks of 30 s of each sequence to train/validation/test in proportions 0.7/0.15/0.15" in md
+    # every fake curve rises to its last epoch: 3 epochs, value at epoch 2 against epoch 3, a gain of val/3 > 1 point
+    assert "Training to a plateau: 0 of 6 runs pass" in md and "flagged: dice-s0 (+14.7)" in md
+    assert "| unet | 3 (at 2) | s0: 33.3 -> 50.0 (+16.7) | FLAGGED: s0 |" in md
+    # the best run's confusion matrix counts 36 x 40 = 1,440 pixels over its 50 test images
+    assert "Annotation: a mask labels 29 pixels per test image on average" in md
+    assert "the test score counts 1,440 labelled pixels in a 6x6 confusion matrix, against 50 decisions" in md
     # the comparison table holds the same numbers as the sentences
     row = next(line for line in md.splitlines() if line.startswith("| architectures | fpn *"))
     assert "| 53.0 | 49.0 |" in row
@@ -166,12 +174,12 @@ def test_report_files_pages_and_tables(results, monkeypatch):
     pages = to_pdf(blocks, study_dir, study_dir / "report.pdf")
     assert 1 <= pages <= report.MAX_PAGES
     assert pdf_pages(study_dir / "report.pdf") == pages
-    assert len(tables) == 6 and len(figures) == 5
-    assert md.count("**Table ") == 6 and md.count("![Figure ") == 5
+    assert len(tables) == 8 and len(figures) == 6
+    assert md.count("**Table ") == 8 and md.count("![Figure ") == 6
     text = pdf_text(study_dir / "report.pdf")
-    for i in range(1, 7):
+    for i in range(1, 9):
         assert f"Table {i}:".encode() in text
-    assert b"Table 7:" not in text
+    assert b"Table 9:" not in text
 
 
 def test_sam_table_added_when_a_comparison_exists(results):
@@ -182,7 +190,7 @@ def test_sam_table_added_when_a_comparison_exists(results):
     sam = {"protocol": "ORACLE PROMPTS: boxes.", "settings": {"prompt": "box"}, "images": 12, "run": "fpn-s0",
            "split": "test", "sam": "facebook/sam-vit-base", "methods": {"trained": method, "sam": {**method, "mean_iou": 0.6}}}
     md, tables, _ = to_markdown(build_document({**res, "sam": [sam]}))
-    assert len(tables) == 7 and tables[-1].startswith("SAM with oracle prompts")
+    assert len(tables) == 9 and tables[-1].startswith("SAM with oracle prompts")
     assert "| fpn-s0 | box, 12 test images | sam (facebook/sam-vit-base) | 60.0 |" in md
     assert "ORACLE PROMPTS: boxes." in md
 
@@ -207,7 +215,8 @@ def test_the_shipped_studies_fit_the_page_limit(study_file, tmp_path, monkeypatc
     modes = {r.recipe["data"]["split"]["mode"] for r in planned}
     splits = [fake_split(m, [r.run_id for r in planned if r.recipe["data"]["split"]["mode"] == m]) for m in sorted(modes)]
     plan = {"study": {"name": study.name, "description": study.description, "seeds": study.seeds, "groups": study.groups,
-                      "base_recipe": str(study.base_recipe), "resolved_base": resolve_recipe(study, {}, study.seeds[0])}}
+                      "base_recipe": str(study.base_recipe), "file": study_file,
+                      "resolved_base": resolve_recipe(study, {}, study.seeds[0])}}
     (tmp_path / "analysis").mkdir()
     res = summarise(plan, runs, splits, tmp_path / "analysis")
     add_fake_failure(res, tmp_path / "analysis", (360, 480))
@@ -216,4 +225,4 @@ def test_the_shipped_studies_fit_the_page_limit(study_file, tmp_path, monkeypatc
     _, tables, figures = to_markdown(blocks)
     pages = to_pdf(blocks, tmp_path, tmp_path / "report.pdf")
     assert pages <= report.MAX_PAGES and pdf_pages(tmp_path / "report.pdf") == pages
-    assert len(tables) == 6 and len(figures) == 5
+    assert len(tables) == 8 and len(figures) == 6
