@@ -20,7 +20,7 @@ from typing import Any, Callable, ClassVar, Optional
 from datasets import Dataset, DatasetDict
 from transformers import PreTrainedModel
 
-from hf_seg.data import build_datasets, make_transform, read_split
+from hf_seg.data import build_datasets, make_transform, read_split, set_transform
 from hf_seg.data.split_file import split_fingerprint  # noqa: F401  (re-exported: the one split fingerprint)
 from hf_seg.errors import HfSegError
 from hf_seg.labels import ClassInfo
@@ -372,7 +372,7 @@ class RunFolder:
             raise RunFolderError(f"split '{split}' is unknown; use {', '.join(self.SPLITS)}")
         dsd, class_info = self.datasets(data_root, dataset)
         ds = dsd[split]
-        ds.set_transform(make_transform([], self.recipe().data.image_size, class_info, train=False))
+        set_transform(ds, make_transform([], self.recipe().data.image_size, class_info, train=False))
         return ds, class_info
 
     def load_best(self) -> PreTrainedModel:

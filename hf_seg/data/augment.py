@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any, Callable, Optional
 
 import albumentations as A
+import datasets
 import torchvision.transforms.v2.functional as tvF
 import cv2
 import numpy as np
@@ -188,3 +189,14 @@ def eval_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     chw = torch.from_numpy(np.require(image, requirements=["C", "W"])).permute(2, 0, 1)
     out = tvF.resize(chw, [int(size[0]), int(size[1])], interpolation=tvF.InterpolationMode.BILINEAR, antialias=True)
     return out.permute(1, 2, 0).contiguous().numpy()
+
+
+def set_transform(ds: datasets.Dataset, transform: Callable) -> None:
+    """ds.set_transform without datasets' warning that the transform cannot be hashed: it holds an augmentation
+    pipeline and an image cache, and the fingerprint it feeds only matters for caching .map results, unused here."""
+    level = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity_error()
+    try:
+        ds.set_transform(transform)
+    finally:
+        datasets.logging.set_verbosity(level)

@@ -16,7 +16,7 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from hf_seg.data import audit_split, build_datasets, class_weights, make_transform, save_split
+from hf_seg.data import audit_split, build_datasets, class_weights, make_transform, save_split, set_transform
 from hf_seg.data.augment import SharedEpoch
 from hf_seg.data.class_stats import frequencies
 from hf_seg.data.stream import StreamedTrain, is_streamed, open_stream
@@ -101,7 +101,7 @@ def make_loaders(recipe: Recipe, dsd, class_info, device: torch.device | str = "
     train_ds, val_ds = dsd["train"], dsd["validation"]
     epoch = SharedEpoch()
     cache = recipe.data.cache_images_mb
-    val_ds.set_transform(make_transform([], recipe.data.image_size, class_info, train=False, cache_mb=cache))
+    set_transform(val_ds, make_transform([], recipe.data.image_size, class_info, train=False, cache_mb=cache))
     workers = data_workers(recipe.data.num_workers, device)
     # The sampler has its own generator: DataLoader draws a worker base seed from the global RNG when it starts its
     # workers (the first epoch only, with persistent workers), which would shift a globally seeded shuffle.
@@ -112,7 +112,7 @@ def make_loaders(recipe: Recipe, dsd, class_info, device: torch.device | str = "
         train_loader = torch.utils.data.DataLoader(streamed, batch_size=recipe.train.batch_size, num_workers=readers,
                                                    persistent_workers=readers > 0, worker_init_fn=_one_thread_worker)
     else:
-        train_ds.set_transform(make_transform(recipe.data.augment, recipe.data.image_size, class_info, train=True,
+        set_transform(train_ds, make_transform(recipe.data.augment, recipe.data.image_size, class_info, train=True,
                                               seed=recipe.train.seed, epoch=epoch, cache_mb=cache))
         train_loader = torch.utils.data.DataLoader(train_ds, batch_size=recipe.train.batch_size,
                                                    sampler=torch.utils.data.RandomSampler(train_ds, generator=shuffle),

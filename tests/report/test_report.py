@@ -203,7 +203,8 @@ def test_page_limit_is_enforced(results, monkeypatch, tmp_path):
         make_report(study_dir, aggregate_first=False)
 
 
-@pytest.mark.parametrize("study_file", ["recipes/studies/camvid_cpu.json", "recipes/studies/camvid_gpu.json"])
+@pytest.mark.parametrize("study_file", ["recipes/studies/camvid_cpu.json", "recipes/studies/camvid_quick.json",
+                                        "recipes/studies/camvid_gpu.json"])
 def test_the_shipped_studies_fit_the_page_limit(study_file, tmp_path, monkeypatch):
     """Every planned run of the real study files, with made-up results: the report stays within MAX_PAGES."""
     monkeypatch.chdir(REPO)
