@@ -135,17 +135,19 @@ def _pilot_text(res: dict) -> str:
     checks = {v: res["runs"][i]["plateau"] for v, i in res["pilot"].items()}
     passed = [v for v, c in checks.items() if c and c["plateaued"]]
     epoch_s = [res["runs"][i]["train_minutes"] * 60 / res["runs"][i]["epochs"] for i in res["pilot"].values()]
+    low, high = round(min(epoch_s)), round(max(epoch_s))
+    seconds = f"{low}" if low == high else f"{low}-{high}"
     text = (f"Schedule: {tr['epochs']} epochs, {o['schedule']} learning rate from {o['lr']} after {o['warmup_steps']} "
-            f"warm-up steps, validation every {tr['eval_every']} epoch(s). It was chosen on a pilot of one run per "
-            f"architecture (seed {res['study']['seeds'][0]}, the pilot figure), which became the first seed of the "
-            f"study: {len(passed)} of {len(checks)} pilot runs pass the plateau check ("
+            f"warm-up steps, validation every {tr['eval_every']} epoch(s). The first seed of every architecture is the "
+            f"pilot that checks it (seed {res['study']['seeds'][0]}, the pilot figure): {len(passed)} of {len(checks)} "
+            f"pass the plateau check ("
             + ", ".join(f"{v} {points(c['gain'])}" for v, c in checks.items() if c) + " points gained after 75%); an "
-            f"epoch with validation took {min(epoch_s):.0f}-{max(epoch_s):.0f} s for them on this machine.")
+            f"epoch with validation took {seconds} s for them on this machine.")
     if d["source"] == "camvid":  # CamVid frames are 360x480
-        text += (f" Resolution {d['image_size'][0]}x{d['image_size'][1]} is {d['image_size'][0] / 360:.2f} of CamVid's "
-                 f"360x480 per side: a pole 3 pixels wide keeps about {3 * d['image_size'][0] / 360:.1f} pixels, the "
-                 "least at which the thin classes can still be learnt, at a cost per epoch that fits "
-                 f"{len(res['runs'])} runs into the compute budget.")
+        scale = d["image_size"][0] / 360
+        text += (f" Resolution {d['image_size'][0]}x{d['image_size'][1]} is {scale:.2f} of CamVid's 360x480 per side: "
+                 f"a pole 3 pixels wide keeps about {3 * scale:.1f} pixels, and full resolution would cost about "
+                 f"{1 / scale ** 2:.1f}x as much per epoch for the {len(res['runs'])} runs.")
     return text
 
 

@@ -98,10 +98,12 @@ def answer(res: dict, group: str) -> str:
         return f"Architecture ({group}): {head}{_paired(res, group)}.{spread_text(res, group)}"
     if role == "encoders":
         heavier = [v for v in spec["variants"][1:] if res["variants"][v]["params_m"] > ref["params_m"]]
-        verdicts = {v: (spec["paired"][v]["test_miou"] or {}).get("verdict", "n/a") for v in heavier}
-        always = ("yes: every heavier encoder scored better" if heavier and all(x == "better" for x in verdicts.values())
-                  else "no: " + "; ".join(f"{res['variants'][v]['encoder']} ({res['variants'][v]['params_m']:.1f} M "
-                                          f"parameters) is {x}" for v, x in verdicts.items()) if heavier else "not tested")
+        effect = {"better": "helps", "worse": "hurts", "inconclusive": "makes no difference the interval can tell"}
+        verdicts = {v: (spec["paired"][v]["test_miou"] or {}).get("verdict") for v in heavier}
+        said = "; ".join(f"{res['variants'][v]['encoder']} ({res['variants'][v]['params_m']:.1f} M parameters) "
+                         f"{effect.get(x, 'has too few seeds to tell')}" for v, x in verdicts.items())
+        always = ("not tested: no encoder here is heavier than the reference" if not heavier else
+                  f"{'yes' if all(x == 'better' for x in verdicts.values()) else 'no'}: {said}")
         return (f"Encoder ({group}): {head}" + _paired(res, group, lambda r: f"{r['encoder']} ({r['params_m']:.1f} M)")
                 + f". Does a heavier backbone always help? {always}.{spread_text(res, group)}")
     if role == "losses":
@@ -143,10 +145,11 @@ def imbalance_answer(res: dict) -> Optional[str]:
     g = groups[0]
     spec = res["groups"][g]
     best = max(spec["variants"][1:], key=lambda v: (spec["paired"][v]["rare_iou"] or {}).get("mean", -1.0))
-    return (f"Class imbalance: the training split's pixel shares were counted per class (rarest: {rare}); the remedies "
-            f"tried against plain cross-entropy were median-frequency class weights, focal loss, Dice and CE+Dice "
-            f"(group {g}). The largest gain on the rare classes: {best}, {interval(spec['paired'][best]['rare_iou'])}; "
-            f"its effect on mIoU: {interval(spec['paired'][best]['test_miou'])}.")
+    tried = "; ".join(f"{v} ({overrides_text(res['variants'][v]['overrides'])})" for v in spec["variants"][1:])
+    return (f"Class imbalance: the training split's pixel shares were counted per class (rarest: {rare}); against the "
+            f"reference {spec['reference']} the study tried {tried} (group {g}). The largest gain on the rare classes: "
+            f"{best}, {interval(spec['paired'][best]['rare_iou'])}; its effect on mIoU: "
+            f"{interval(spec['paired'][best]['test_miou'])}.")
 
 
 def plateau_answer(res: dict) -> str:
@@ -169,9 +172,13 @@ def efficiency_answer(res: dict) -> str:
     fastest, accurate = max(comparable, key=lambda r: r["fps"]), max(comparable, key=lambda r: r["test_miou"])
     front = "; ".join(f"{r['name']} {r['fps']:.1f} img/s at {pct(r['test_miou'])}" for r in rows)
     text = f"Efficiency: the Pareto front of test mIoU vs speed is {front}."
-    if fastest["name"] != accurate["name"]:
+    same_model = (fastest["arch"], fastest["encoder"]) == (accurate["arch"], accurate["encoder"])
+    if fastest["name"] != accurate["name"] and not same_model:
         text += (f" The most accurate, {accurate['name']}, is {fastest['fps'] / accurate['fps']:.1f}x slower than the fastest, "
                  f"{fastest['name']}, for {points(accurate['test_miou'] - fastest['test_miou'])} points.")
+    elif same_model:
+        text += (f" The most accurate, {accurate['name']}, runs the same model ({accurate['arch']} / {accurate['encoder']}) "
+                 "as the fastest: how it was trained costs nothing at inference.")
     return text
 
 
