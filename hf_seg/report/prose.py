@@ -69,7 +69,7 @@ def _paired(res: dict, group: str, label=lambda r: r["name"], key: str = "test_m
     return "; ".join(f"{label(res['variants'][v])} {interval(spec['paired'][v][key])}" for v in spec["variants"][1:])
 
 
-def rare_mean(res: dict, row: dict) -> Optional[float]:
+def _rare_mean(res: dict, row: dict) -> Optional[float]:
     values = [row["test_per_class_iou"][res["class_names"].index(c)] for c in res["rare_classes"]]
     values = [v for v in values if v is not None]
     return sum(values) / len(values) if values else None
@@ -107,7 +107,7 @@ def answer(res: dict, group: str) -> str:
         return (f"Encoder ({group}): {head}" + _paired(res, group, lambda r: f"{r['encoder']} ({r['params_m']:.1f} M)")
                 + f". Does a heavier backbone always help? {always}.{spread_text(res, group)}")
     if role == "losses":
-        rare = ", ".join(f"{r['name']} {pct(rare_mean(res, r))}" for r in rows)
+        rare = ", ".join(f"{r['name']} {pct(_rare_mean(res, r))}" for r in rows)
         return (f"Loss ({group}): {head}{_paired(res, group)}. On the rare classes ({', '.join(res['rare_classes'])}), "
                 f"mean test IoU {rare}; paired differences in that mean: {_paired(res, group, key='rare_iou')}."
                 + spread_text(res, group))

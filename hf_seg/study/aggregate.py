@@ -226,7 +226,7 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) 
     loss_rows = [rows[v] for spec in groups.values() if spec["role"] == "losses" for v in spec["variants"]]
     curves = {g: {v: [r.history for r in runs_by_variant[v]] for v in spec["variants"]} for g, spec in groups.items()}
     arch_group = next((g for g, spec in groups.items() if spec["role"] == "architectures"), None)
-    pilot = {} if arch_group is None else {  # the first seed of every architecture: the runs that chose the schedule
+    pilot = {} if arch_group is None else {  # the first seed of every architecture: the runs that check the schedule
         v: next(r for r in runs_by_variant[v] if r.seed == plan["study"]["seeds"][0]) for v in groups[arch_group]["variants"]
         if any(r.seed == plan["study"]["seeds"][0] for r in runs_by_variant[v])}
     return {
