@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hf_seg.report.blocks import Figure, Table
+from hf_seg.study.evidence import PLATEAU_POINTS
 from hf_seg import __version__
 from hf_seg.report.prose import (answer, cost_answer, efficiency_answer, failure_answer, imbalance_answer, interval,
                                  overrides_text, pct, plateau_answer, plural, pm, points, split_text, value_text)
@@ -103,8 +104,12 @@ def _sam_table(res: dict) -> Table:
 def _paired_table(res: dict) -> Table:
     rows = []
     for group, spec in res["groups"].items():
+        ref_hash = res["variants"][spec["reference"]]["test_split_hash"]
         for v in spec["variants"][1:]:
             d = spec["paired"][v]
+            if res["variants"][v]["test_split_hash"] != ref_hash:  # another test set: a difference, not an effect
+                rows.append([group, f"{v} - {spec['reference']}", "other test images: not paired", "n/a"])
+                continue
             rows.append([group, f"{v} - {spec['reference']}", interval(d["test_miou"]), interval(d["rare_iou"])])
     return Table(f"Paired differences from each group's reference (first variant), seed by seed, with 95% t intervals "
                  f"(percentage points; 'inconclusive' when the interval contains 0); rare classes: "
@@ -124,25 +129,25 @@ def _plateau_table(res: dict) -> Table:
         flagged = [s for s, c in checks if c is not None and not c["plateaued"]]
         rows.append([v, f"{first['epochs']} (at {first['at_epoch']})", per_seed,
                      "yes" if not flagged else "FLAGGED: " + ", ".join(f"s{s}" for s in flagged)])
-    return Table("Plateau check per variant and seed: validation mIoU at 75% of the epochs -> best over the last 25% "
-                 "(gain in points); a run plateaus when the gain is under 1 point",
+    return Table(f"Plateau check per variant and seed: validation mIoU at 75% of the epochs -> best over the last 25% "
+                 f"(gain in points); a run plateaus when the gain is under {100 * PLATEAU_POINTS:g} point",
                  ["variant", "epochs (75% at)", "per seed", "plateaued"], rows)
 
 
 def _pilot_text(res: dict) -> str:
     t = res["study"]["resolved_base"]
     d, o, tr = t["data"], t["optim"], t["train"]
-    checks = {v: res["runs"][i]["plateau"] for v, i in res["pilot"].items()}
-    passed = [v for v, c in checks.items() if c and c["plateaued"]]
+    checks = {v: res["runs"][i]["plateau"] for v, i in res["pilot"].items() if res["runs"][i]["plateau"]}
+    passed = [v for v, c in checks.items() if c["plateaued"]]
     epoch_s = [res["runs"][i]["train_minutes"] * 60 / res["runs"][i]["epochs"] for i in res["pilot"].values()]
     low, high = round(min(epoch_s)), round(max(epoch_s))
     seconds = f"{low}" if low == high else f"{low}-{high}"
     text = (f"Schedule: {tr['epochs']} epochs, {o['schedule']} learning rate from {o['lr']} after {o['warmup_steps']} "
             f"warm-up steps, validation every {tr['eval_every']} epoch(s). The first seed of every architecture is the "
-            f"pilot that checks it (seed {res['study']['seeds'][0]}, the pilot figure): {len(passed)} of {len(checks)} "
-            f"pass the plateau check ("
-            + ", ".join(f"{v} {points(c['gain'])}" for v, c in checks.items() if c) + " points gained after 75%); an "
-            f"epoch with validation took {seconds} s for them on this machine.")
+            f"pilot that checks it (seed {res['pilot_seed']}, the pilot figure): {len(passed)} of {len(checks)} checkable "
+            f"runs pass the plateau check" + (" (" + ", ".join(f"{v} {points(c['gain'])}" for v, c in checks.items())
+                                              + " points gained after 75%)" if checks else "")
+            + f"; an epoch, validation included, took {seconds} s on average for them on this machine.")
     if d["source"] == "camvid":  # CamVid frames are 360x480
         scale = d["image_size"][0] / 360
         text += (f" Resolution {d['image_size'][0]}x{d['image_size'][1]} is {scale:.2f} of CamVid's 360x480 per side: "

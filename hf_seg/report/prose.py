@@ -6,6 +6,7 @@ from typing import Optional
 
 from hf_seg.formatting import pct as _pct
 from hf_seg.study.aggregate import split_of
+from hf_seg.study.evidence import PLATEAU_POINTS
 
 
 def pct(x: Optional[float]) -> str:
@@ -40,10 +41,6 @@ def value_text(v) -> str:
 
 def _rows(res: dict, group: str) -> list[dict]:
     return [res["variants"][v] for v in res["groups"][group]["variants"]]
-
-
-def _by_val(rows: list[dict]) -> list[dict]:
-    return sorted(rows, key=lambda r: -r["val_miou"])
 
 
 def interval(d: Optional[dict]) -> str:
@@ -102,8 +99,9 @@ def answer(res: dict, group: str) -> str:
         verdicts = {v: (spec["paired"][v]["test_miou"] or {}).get("verdict") for v in heavier}
         said = "; ".join(f"{res['variants'][v]['encoder']} ({res['variants'][v]['params_m']:.1f} M parameters) "
                          f"{effect.get(x, 'has too few seeds to tell')}" for v, x in verdicts.items())
-        always = ("not tested: no encoder here is heavier than the reference" if not heavier else
-                  f"{'yes' if all(x == 'better' for x in verdicts.values()) else 'no'}: {said}")
+        word = ("yes" if all(x == "better" for x in verdicts.values()) else
+                "no" if any(x == "worse" for x in verdicts.values()) else "not shown")
+        always = ("not tested: no encoder here is heavier than the reference" if not heavier else f"{word}: {said}")
         return (f"Encoder ({group}): {head}" + _paired(res, group, lambda r: f"{r['encoder']} ({r['params_m']:.1f} M)")
                 + f". Does a heavier backbone always help? {always}.{spread_text(res, group)}")
     if role == "losses":
@@ -112,10 +110,12 @@ def answer(res: dict, group: str) -> str:
                 f"mean test IoU {rare}; paired differences in that mean: {_paired(res, group, key='rare_iou')}."
                 + spread_text(res, group))
     if role == "augmentation":
-        helpful = sorted(spec["variants"][1:], key=lambda v: -((spec["paired"][v]["test_miou"] or {}).get("mean", 0.0)))
-        better = [v for v in helpful if (spec["paired"][v]["test_miou"] or {}).get("verdict") == "better"]
+        measured = sorted((v for v in spec["variants"][1:] if spec["paired"][v]["test_miou"]),
+                          key=lambda v: -spec["paired"][v]["test_miou"]["mean"])
+        better = [v for v in measured if spec["paired"][v]["test_miou"]["verdict"] == "better"]
         most = (f"; helping most: {', '.join(better)}" if better else
-                f"; no strategy is better than {ref['name']} beyond its interval (largest mean gain: {helpful[0]})")
+                f"; no variant is better than {ref['name']} beyond its interval (largest mean difference: "
+                f"{measured[0]})" if measured else "; too few seeds for any interval")
         return f"Augmentation ({group}): {head}{_paired(res, group)}{most}.{spread_text(res, group)}"
     if role == "split":
         same_test = len({r["test_split_hash"] for r in rows}) == 1
@@ -144,8 +144,13 @@ def imbalance_answer(res: dict) -> Optional[str]:
     rare = ", ".join(f"{c} {pct(freqs[names.index(c)])}%" for c in res["rare_classes"])
     g = groups[0]
     spec = res["groups"][g]
-    best = max(spec["variants"][1:], key=lambda v: (spec["paired"][v]["rare_iou"] or {}).get("mean", -1.0))
+    measured = [v for v in spec["variants"][1:] if spec["paired"][v]["rare_iou"]]
     tried = "; ".join(f"{v} ({overrides_text(res['variants'][v]['overrides'])})" for v in spec["variants"][1:])
+    if not measured:
+        return (f"Class imbalance: the training split's pixel shares were counted per class (rarest: {rare}); against "
+                f"the reference {spec['reference']} the study tried {tried} (group {g}), with too few seeds for an "
+                "interval.")
+    best = max(measured, key=lambda v: spec["paired"][v]["rare_iou"]["mean"])
     return (f"Class imbalance: the training split's pixel shares were counted per class (rarest: {rare}); against the "
             f"reference {spec['reference']} the study tried {tried} (group {g}). The largest gain on the rare classes: "
             f"{best}, {interval(spec['paired'][best]['rare_iou'])}; its effect on mIoU: "
@@ -158,7 +163,8 @@ def plateau_answer(res: dict) -> str:
     failed = sorted(k for k, c in checks.items() if c is not None and not c["plateaued"])
     unknown = sorted(k for k, c in checks.items() if c is None)
     text = (f"Training to a plateau: {len(checks) - len(failed) - len(unknown)} of {len(checks)} runs pass (best "
-            f"validation mIoU over the last 25% of epochs less than 1 point above the value at 75%)")
+            f"validation mIoU over the last 25% of epochs less than {100 * PLATEAU_POINTS:g} point above the value at "
+            "75%)")
     if failed:
         text += "; flagged: " + ", ".join(f"{k} ({points(checks[k]['gain'])})" for k in failed)
     if unknown:
@@ -172,8 +178,12 @@ def efficiency_answer(res: dict) -> str:
     fastest, accurate = max(comparable, key=lambda r: r["fps"]), max(comparable, key=lambda r: r["test_miou"])
     front = "; ".join(f"{r['name']} {r['fps']:.1f} img/s at {pct(r['test_miou'])}" for r in rows)
     text = f"Efficiency: the Pareto front of test mIoU vs speed is {front}."
-    same_model = (fastest["arch"], fastest["encoder"]) == (accurate["arch"], accurate["encoder"])
-    if fastest["name"] != accurate["name"] and not same_model:
+    # shared_speed gives identical models one speed, so equal speed and architecture mean the same network
+    same_model = (fastest["arch"], fastest["encoder"], fastest["fps"]) == (accurate["arch"], accurate["encoder"],
+                                                                          accurate["fps"])
+    if fastest["name"] == accurate["name"]:
+        pass
+    elif not same_model:
         text += (f" The most accurate, {accurate['name']}, is {fastest['fps'] / accurate['fps']:.1f}x slower than the fastest, "
                  f"{fastest['name']}, for {points(accurate['test_miou'] - fastest['test_miou'])} points.")
     elif same_model:

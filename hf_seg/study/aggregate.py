@@ -205,8 +205,8 @@ def group_evidence(variants: list[str], runs_by_variant: dict[str, list[RunResul
 def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) -> dict:
     """Variant rows, group roles, best model, Pareto front and class statistics, with their figures drawn into `out`."""
     class_names = runs[0].test["class_names"]
-    runs_by_variant = {v: [r for r in runs if [g, v] in r.members]
-                       for g, variants in plan["study"]["groups"].items() for v in variants}
+    runs_by_variant = {v: [r for r in runs if any(m[1] == v for m in r.members)]  # every group's seeds of a variant
+                       for variants in plan["study"]["groups"].values() for v in variants}
     speed = shared_speed(runs)
     rows = {v: {**summarise_variant(v, rs, speed), "overrides": _overrides_of(plan, v)} for v, rs in runs_by_variant.items()}
     common_hash = statistics.mode(r["test_split_hash"] for r in rows.values())
@@ -226,9 +226,10 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) 
     loss_rows = [rows[v] for spec in groups.values() if spec["role"] == "losses" for v in spec["variants"]]
     curves = {g: {v: [r.history for r in runs_by_variant[v]] for v in spec["variants"]} for g, spec in groups.items()}
     arch_group = next((g for g, spec in groups.items() if spec["role"] == "architectures"), None)
-    pilot = {} if arch_group is None else {  # the first seed of every architecture: the runs that check the schedule
-        v: next(r for r in runs_by_variant[v] if r.seed == plan["study"]["seeds"][0]) for v in groups[arch_group]["variants"]
-        if any(r.seed == plan["study"]["seeds"][0] for r in runs_by_variant[v])}
+    first_seed = None if arch_group is None else plan["study"].get("group_seeds", {}).get(
+        arch_group, plan["study"]["seeds"])[0]
+    pilot = {v: r for v in (groups[arch_group]["variants"] if arch_group else []) for r in runs_by_variant[v]
+             if r.seed == first_seed}  # the first seed of every architecture: the runs that check the schedule
     return {
         "study": plan["study"], "class_names": class_names, "variants": rows, "groups": groups,
         "best": {"variant": best["name"], "run_id": best_run.run_id}, "test_split_hash": common_hash,
@@ -237,7 +238,7 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) 
         "runs": {r.run_id: {"variant": r.variant, "seed": r.seed, "members": r.members, "val_miou": r.val["mean_iou"],
                             "test_miou": r.test["mean_iou"], "train_minutes": r.train_minutes, "epochs": len(r.history),
                             "plateau": plateau(r.history)} for r in runs},
-        "pilot": {v: r.run_id for v, r in pilot.items()},
+        "pilot": {v: r.run_id for v, r in pilot.items()}, "pilot_seed": first_seed,
         "figures": {"curves": figs.plot_group_curves(curves, out / "curves.png"),
                     **({"pilot": figs.plot_pilot({v: r.history for v, r in pilot.items()}, out / "pilot.png")} if pilot else {}),
                     "pareto": figs.plot_pareto(distinct, front, out / "pareto.png"),

@@ -33,8 +33,8 @@ def plateau(history: list[dict], key: str = "val_mean_iou") -> Optional[dict]:
 
 def paired_difference(variant: dict[int, float], reference: dict[int, float], level: float = 0.95) -> Optional[dict]:
     """Mean of the per-seed differences variant - reference over the seeds both have, with its t interval (None with
-    fewer than 2 shared seeds, where no interval exists). The verdict is "inconclusive" when the interval holds 0."""
-    seeds = sorted(set(variant) & set(reference))
+    fewer than 2 shared seeds with a value, where no interval exists). The verdict is "inconclusive" when the interval holds 0."""
+    seeds = sorted(s for s in set(variant) & set(reference) if variant[s] is not None and reference[s] is not None)
     if len(seeds) < 2:
         return None
     diffs = [variant[s] - reference[s] for s in seeds]
@@ -47,6 +47,7 @@ def paired_difference(variant: dict[int, float], reference: dict[int, float], le
 
 def spread(values: dict[int, float]) -> Optional[dict]:
     """Run-to-run spread of one recipe over seeds: standard deviation and range (None with a single seed)."""
+    values = {s: v for s, v in values.items() if v is not None}
     if len(values) < 2:
         return None
     vals = list(values.values())

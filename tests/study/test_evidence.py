@@ -39,3 +39,12 @@ def test_spread_of_a_reference():
     assert spread({0: 0.5}) is None
     sp = spread({0: 0.50, 1: 0.54, 2: 0.52})
     assert (sp["min"], sp["max"]) == (0.50, 0.54) and sp["std"] == pytest.approx(0.02)
+
+
+def test_seeds_without_a_value_are_left_out():
+    # a seed whose rare classes are all absent from its test split has no rare-class mean
+    ref = {0: 0.10, 1: None, 2: 0.12}
+    d = paired_difference({0: 0.20, 1: 0.30, 2: 0.21}, ref)
+    assert d["seeds"] == [0, 2] and d["differences"] == pytest.approx([0.10, 0.09])
+    assert paired_difference({0: None, 1: 0.3}, ref) is None
+    assert spread({0: 0.5, 1: None}) is None and spread(ref)["seeds"] == [0, 2]
