@@ -20,6 +20,7 @@ from hf_seg.engine.runtime import InputSizeError, autocast, channels_last, check
 from hf_seg.errors import HfSegError, close_matches, one_line
 from hf_seg.labels import ClassInfo
 from hf_seg.models import WeightsNotFoundError, class_info_from_config, load_model
+from hf_seg.models.processor import processor_size
 from hf_seg.runs import RunFolder
 from hf_seg.viz import colorize, overlay_with_legend
 
@@ -59,13 +60,14 @@ def load_trained(target: str | Path) -> LoadedModel:
         if not (path / "config.json").is_file():
             raise PredictInputError(f"'{path}' is neither a run folder (recipe.json + best/) nor a saved model folder "
                                     "(config.json); pass one of those or a Hub id")
-        parent = RunFolder(path.parent)  # runs/<name>/best keeps its run's training size
-        model, size, source = load_model(path), parent.image_size() if parent.is_run() else None, "model folder"
+        parent = RunFolder(path.parent)  # runs/<name>/best keeps its run's training size, any folder its processor's
+        model, size, source = load_model(path), parent.image_size() if parent.is_run() else processor_size(path), \
+            "model folder"
     elif path.exists():
         raise PredictInputError(f"'{path}' is a file, not a model; pass a run folder, a saved model folder or a Hub id")
     elif looks_like_hub_id(str(target)):
         try:
-            model, size, source = load_model(str(target)), None, "Hub id"
+            model, size, source = load_model(str(target)), processor_size(str(target)), "Hub id"
         except WeightsNotFoundError as e:
             raise PredictInputError(f"model '{target}' is not a local folder (no such path) and could not be loaded "
                                     f"as a Hub id ({e}); check the path, or pass a Hub id such as owner/name") from e

@@ -18,6 +18,7 @@ from hf_seg.viz import colorize
 from hf_seg.models import build_model, class_info_from_config, load_model
 from hf_seg.inference.predict import (LoadedModel, PredictInputError, encode_mask, window_starts, list_images,
                                       load_trained, predict_files, predict_probs)
+from hf_seg.models.processor import processor_size, save_checkpoint
 from hf_seg.recipe import ModelConfig
 
 from conftest import REPO  # noqa: E402
@@ -281,6 +282,17 @@ def test_unusable_model_and_input_size_are_one_line_errors(tmp_path, monkeypatch
     loaded = LoadedModel(model=seg, class_info=TINY, image_size=None, source="test")
     with pytest.raises(InputSizeError, match="cannot take input size 2x2"):
         predict_files(loaded, [tmp_path], tmp_path / "out", input_size=(2, 2), progress=False)
+
+
+def test_a_saved_model_folder_predicts_at_its_image_processors_size(tmp_path):
+    """A best/ folder copied out of its run (or a Hub id) has no recipe: its preprocessor_config.json gives the size,
+    so predict resizes as pipeline("image-segmentation") does."""
+    saved = tmp_path / "copied_best"
+    save_checkpoint(build_model(ModelConfig(arch="unet", encoder="resnet18", encoder_depth=3,
+                                            options={"decoder_channels": [16, 8, 8]}), CAMVID), saved, (48, 64))
+    assert processor_size(saved) == (48, 64) and load_trained(saved).image_size == (48, 64)
+    (saved / "preprocessor_config.json").unlink()
+    assert processor_size(saved) is None and load_trained(saved).image_size is None  # then: native size
 
 
 def test_predict_script_on_saved_model(camvid_root, tmp_path):
