@@ -123,14 +123,16 @@ def _plateau_table(res: dict) -> Table:
         if all(c is None for _, c in checks):
             rows.append([v, "n/a", "n/a", "not checkable"])
             continue
-        per_seed = "; ".join(f"s{s}: {pct(c['at_value'])} -> {pct(c['best_late_value'])} ({points(c['gain'])})"
+        per_seed = "; ".join(f"s{s}: {pct(c['at_value'])} -> {pct(c['best_late_value'])} ({points(c['gain'])}"
+                             + (f", late std {100 * c['late_std']:.1f}" if c["late_std"] is not None else "") + ")"
                              for s, c in checks if c is not None)
         first = next(c for _, c in checks if c is not None)
         flagged = [s for s, c in checks if c is not None and not c["plateaued"]]
         rows.append([v, f"{first['epochs']} (at {first['at_epoch']})", per_seed,
                      "yes" if not flagged else "FLAGGED: " + ", ".join(f"s{s}" for s in flagged)])
     return Table(f"Plateau check per variant and seed: validation mIoU at 75% of the epochs -> best over the last 25% "
-                 f"(gain in points); a run plateaus when the gain is under {100 * PLATEAU_POINTS:g} point",
+                 f"(gain in points; late std: the scatter of the evaluations after 75%, which a flat curve's gain also reflects); "
+                 f"a run plateaus when the gain is under {100 * PLATEAU_POINTS:g} point",
                  ["variant", "epochs (75% at)", "per seed", "plateaued"], rows)
 
 

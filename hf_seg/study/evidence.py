@@ -27,8 +27,11 @@ def plateau(history: list[dict], key: str = "val_mean_iou") -> Optional[dict]:
     at_epoch, at_value = before[-1]
     best_epoch, best_value = max(after, key=lambda p: p[1])
     gain = best_value - at_value
+    late = [p[1] for p in after]
     return {"epochs": points[-1][0], "at_epoch": at_epoch, "at_value": at_value, "best_late_epoch": best_epoch,
-            "best_late_value": best_value, "gain": gain, "plateaued": gain < PLATEAU_POINTS}
+            "best_late_value": best_value, "gain": gain, "plateaued": gain < PLATEAU_POINTS,
+            # how much the late values scatter: a flat curve's best of n evaluations exceeds one of them by ~this much
+            "late_std": statistics.stdev(late) if len(late) > 1 else None}
 
 
 def paired_difference(variant: dict[int, float], reference: dict[int, float], level: float = 0.95) -> Optional[dict]:

@@ -158,7 +158,7 @@ def test_sentences_cite_the_tables_numbers(results):
     assert "assigns blocks of 30 s of each sequence to train/validation/test in proportions 0.7/0.15/0.15" in md
     # every fake curve rises to its last epoch: 3 epochs, value at epoch 2 against epoch 3, a gain of val/3 > 1 point
     assert "Training to a plateau: 0 of 6 runs pass" in md and "flagged: dice-s0 (+14.7)" in md
-    assert "| unet | 3 (at 2) | s0: 33.3 -> 50.0 (+16.7) | FLAGGED: s0 |" in md
+    assert "| unet | 3 (at 2) | s0: 33.3 -> 50.0 (+16.7) | FLAGGED: s0 |" in md  # one late evaluation: no std
     # the best run's confusion matrix counts 36 x 40 = 1,440 pixels over its 50 test images
     assert "Annotation: a mask labels 29 pixels per test image on average" in md
     assert "the test score counts 1,440 labelled pixels in a 6x6 confusion matrix, against 50 decisions" in md

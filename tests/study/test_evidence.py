@@ -13,6 +13,7 @@ def test_plateau_compares_the_best_late_value_with_the_value_at_75_percent():
     flat = plateau(history([0.1, 0.3, 0.40, 0.41, 0.405, 0.409, 0.40, 0.412]))  # 75% of 8 epochs = epoch 6
     assert flat["at_epoch"] == 6 and flat["best_late_epoch"] == 8
     assert flat["gain"] == pytest.approx(0.003) and flat["plateaued"]
+    assert flat["late_std"] == pytest.approx(0.0084853, abs=1e-6)  # epochs 7 and 8: 0.40, 0.412
     rising = plateau(history([0.1, 0.2, 0.3, 0.35, 0.38, 0.40, 0.43, 0.45]))
     assert rising["gain"] == pytest.approx(0.05) and not rising["plateaued"]
     sparse = plateau(history([0.2, 0.3, 0.31, 0.315], every=3))  # evaluations at 3, 6, 9, 12: 75% = epoch 9
