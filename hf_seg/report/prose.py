@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from hf_seg.formatting import pct as _pct
-from hf_seg.study.aggregate import split_of
+from hf_seg.study.aggregate import rare_mean, split_of
 from hf_seg.study.evidence import PLATEAU_POINTS
 
 
@@ -67,9 +67,7 @@ def _paired(res: dict, group: str, label=lambda r: r["name"], key: str = "test_m
 
 
 def _rare_mean(res: dict, row: dict) -> Optional[float]:
-    values = [row["test_per_class_iou"][res["class_names"].index(c)] for c in res["rare_classes"]]
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
+    return rare_mean({"per_category_iou": row["test_per_class_iou"]}, res["class_names"], res["rare_classes"])
 
 
 def _leak_words(res: dict, row: dict) -> str:
@@ -146,15 +144,13 @@ def imbalance_answer(res: dict) -> Optional[str]:
     spec = res["groups"][g]
     measured = [v for v in spec["variants"][1:] if spec["paired"][v]["rare_iou"]]
     tried = "; ".join(f"{v} ({overrides_text(res['variants'][v]['overrides'])})" for v in spec["variants"][1:])
+    text = (f"Class imbalance: the training split's pixel shares were counted per class (rarest: {rare}); against the "
+            f"reference {spec['reference']} the study tried {tried} (group {g})")
     if not measured:
-        return (f"Class imbalance: the training split's pixel shares were counted per class (rarest: {rare}); against "
-                f"the reference {spec['reference']} the study tried {tried} (group {g}), with too few seeds for an "
-                "interval.")
+        return text + ", with too few seeds for an interval."
     best = max(measured, key=lambda v: spec["paired"][v]["rare_iou"]["mean"])
-    return (f"Class imbalance: the training split's pixel shares were counted per class (rarest: {rare}); against the "
-            f"reference {spec['reference']} the study tried {tried} (group {g}). The largest gain on the rare classes: "
-            f"{best}, {interval(spec['paired'][best]['rare_iou'])}; its effect on mIoU: "
-            f"{interval(spec['paired'][best]['test_miou'])}.")
+    return (text + f". The largest gain on the rare classes: {best}, {interval(spec['paired'][best]['rare_iou'])}; "
+            f"its effect on mIoU: {interval(spec['paired'][best]['test_miou'])}.")
 
 
 def plateau_answer(res: dict) -> str:
@@ -181,12 +177,10 @@ def efficiency_answer(res: dict) -> str:
     # shared_speed gives identical models one speed, so equal speed and architecture mean the same network
     same_model = (fastest["arch"], fastest["encoder"], fastest["fps"]) == (accurate["arch"], accurate["encoder"],
                                                                           accurate["fps"])
-    if fastest["name"] == accurate["name"]:
-        pass
-    elif not same_model:
+    if fastest["name"] != accurate["name"] and not same_model:
         text += (f" The most accurate, {accurate['name']}, is {fastest['fps'] / accurate['fps']:.1f}x slower than the fastest, "
                  f"{fastest['name']}, for {points(accurate['test_miou'] - fastest['test_miou'])} points.")
-    elif same_model:
+    elif fastest["name"] != accurate["name"]:
         text += (f" The most accurate, {accurate['name']}, runs the same model ({accurate['arch']} / {accurate['encoder']}) "
                  "as the fastest: how it was trained costs nothing at inference.")
     return text
