@@ -79,6 +79,10 @@ class OptimConfig:
     schedule: Literal["poly", "cosine", "constant"] = "poly"
     warmup_steps: int = 0
     poly_power: float = 0.9
+    # The schedule decays over this fraction of the steps and holds its floor after it: 0.75 leaves the last quarter
+    # at the floor, so a plateau check on that quarter measures more training, not the end of the annealing.
+    decay_fraction: float = 1.0
+    min_lr_ratio: float = 0.0  # the floor, as a fraction of optim.lr
     max_grad_norm: Optional[float] = 1.0
 
 
@@ -177,6 +181,13 @@ def _check_values(r: Recipe) -> None:
         (r.optim.lr > 0, "optim.lr", r.optim.lr, "use a positive learning rate, e.g. 6e-4"),
         (r.optim.weight_decay >= 0, "optim.weight_decay", r.optim.weight_decay, "use a value >= 0"),
         (r.optim.warmup_steps >= 0, "optim.warmup_steps", r.optim.warmup_steps, "use a value >= 0"),
+        (0 < r.optim.decay_fraction <= 1, "optim.decay_fraction", r.optim.decay_fraction,
+         "use a fraction of the steps in (0, 1], 1 to decay until the last step"),
+        (0 <= r.optim.min_lr_ratio < 1, "optim.min_lr_ratio", r.optim.min_lr_ratio,
+         "use a fraction of optim.lr in [0, 1), 0 to decay to zero"),
+        (r.optim.schedule != "constant" or (r.optim.decay_fraction, r.optim.min_lr_ratio) == (1, 0),
+         "optim.schedule", r.optim.schedule, "optim.decay_fraction and optim.min_lr_ratio apply to \"poly\" and "
+         "\"cosine\"; leave them at 1 and 0 for \"constant\""),
         (r.train.batch_size >= 1, "train.batch_size", r.train.batch_size, "use a batch size >= 1"),
         (r.train.eval_batch_size >= 1, "train.eval_batch_size", r.train.eval_batch_size, "use a batch size >= 1"),
         (r.train.grad_accum >= 1, "train.grad_accum", r.train.grad_accum, "use 1 for no accumulation"),

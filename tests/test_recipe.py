@@ -67,6 +67,10 @@ def test_wrong_types_name_the_key(data, key):
     ({"data": {"image_size": [8, 8]}}, "data.image_size"),
     ({"data": {"class_weights": "sqrt"}}, "data.class_weights"),
     ({"hub": {"push_to_hub": True}}, "hub.hub_model_id"),
+    ({"optim": {"decay_fraction": 0.0}}, "optim.decay_fraction"),
+    ({"optim": {"decay_fraction": 1.5}}, "optim.decay_fraction"),
+    ({"optim": {"min_lr_ratio": 1.0}}, "optim.min_lr_ratio"),
+    ({"optim": {"schedule": "constant", "min_lr_ratio": 0.1}}, "optim.schedule"),
 ])
 def test_bad_values_name_the_key(data, key):
     with pytest.raises(RecipeError, match=f"'{key}'.*invalid"):

@@ -14,7 +14,6 @@ import torch
 from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
-from transformers import get_scheduler
 
 from hf_seg.data import audit_split, build_datasets, class_weights, make_transform, save_split, set_transform
 from hf_seg.data.augment import SharedEpoch
@@ -22,6 +21,7 @@ from hf_seg.data.class_stats import frequencies
 from hf_seg.data.stream import StreamedTrain, is_streamed, open_stream
 from hf_seg.engine.checks import check_model_input, check_settings
 from hf_seg.engine.evaluation import evaluate, format_summary
+from hf_seg.engine.schedule import build_scheduler
 from hf_seg.engine.runtime import channels_last, data_workers, make_accelerator as runtime_accelerator
 from hf_seg.engine.tracking import epoch_scalars, log_val_images, tracker_names
 from hf_seg.errors import HfSegError, one_line
@@ -32,9 +32,6 @@ from hf_seg.models.processor import save_checkpoint
 from hf_seg.recipe import RESUMABLE_KEYS, Recipe, RecipeError, flatten, recipe_changes, recipe_to_dict
 from hf_seg.runs import RunFolder, RunFolderError, save_dir_atomically, write_json
 from hf_seg.viz import plot_curves
-
-SCHEDULES = {"poly": "polynomial", "cosine": "cosine", "constant": "constant_with_warmup"}
-
 
 class TrainingDivergedError(HfSegError):
     """The loss or the weights became NaN/inf; the run stops and keeps its last good checkpoints."""
@@ -192,9 +189,7 @@ def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False, data
             total_steps = min(total_steps, recipe.train.max_steps)
     # The schedule's length comes from this recipe, also on resume (the saved scheduler state holds only its step and
     # learning rates), so resuming with more train.epochs stretches the schedule to the new end.
-    scheduler = get_scheduler(SCHEDULES[opt.schedule], optimizer, num_warmup_steps=opt.warmup_steps,
-                              num_training_steps=total_steps,
-                              scheduler_specific_kwargs={"power": opt.poly_power} if opt.schedule == "poly" else None)
+    scheduler = build_scheduler(opt, optimizer, total_steps)
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler)
     loss_fn = loss_fn.to(accelerator.device)
