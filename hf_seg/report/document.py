@@ -6,7 +6,8 @@ from hf_seg.report.blocks import Figure, Table
 from hf_seg.study.evidence import PLATEAU_POINTS
 from hf_seg import __version__
 from hf_seg.report.prose import (answer, cost_answer, efficiency_answer, failure_answer, imbalance_answer, interval,
-                                 overrides_text, pct, plateau_answer, plural, pm, points, split_text, value_text)
+                                 overrides_text, pct, plateau_answer, plural, pm, points, schedule_text, split_text,
+                                 value_text)
 
 
 def _split_table(res: dict) -> Table:
@@ -35,8 +36,8 @@ def _setup_table(res: dict) -> Table:
         ("training images cap", value_text(d["max_train_samples"])),
         ("model", f"{r['model']['arch']} / {r['model']['encoder']}, pretrained: {value_text(r['model']['pretrained'])}"),
         ("loss", f"{l_['name']}, class weights: {value_text(d['class_weights'])}"),
-        ("optimizer", f"AdamW lr {o['lr']}, weight decay {o['weight_decay']}, {o['schedule']} schedule, "
-                      f"warm-up {o['warmup_steps']} steps, grad clip {value_text(o['max_grad_norm'])}"),
+        ("optimizer", f"AdamW, weight decay {o['weight_decay']}, grad clip {value_text(o['max_grad_norm'])}; "
+                      f"{schedule_text(o)}"),
         ("training", f"{t['epochs']} epochs (max steps {value_text(t['max_steps'])}), batch {t['batch_size']}, "
                      f"precision {t['mixed_precision']}, seeds {', '.join(map(str, res['study']['seeds']))}"),
         ("model selection", "best validation mIoU checkpoint; test evaluated once per run"),
@@ -144,8 +145,8 @@ def _pilot_text(res: dict) -> str:
     epoch_s = [res["runs"][i]["train_minutes"] * 60 / res["runs"][i]["epochs"] for i in res["pilot"].values()]
     low, high = round(min(epoch_s)), round(max(epoch_s))
     seconds = f"{low}" if low == high else f"{low}-{high}"
-    text = (f"Schedule: {tr['epochs']} epochs, {o['schedule']} learning rate from {o['lr']} after {o['warmup_steps']} "
-            f"warm-up steps, validation every {tr['eval_every']} epoch(s). The first seed of every architecture is the "
+    text = (f"Schedule: {tr['epochs']} epochs, {schedule_text(o)}, validation every {tr['eval_every']} epoch(s). "
+            f"The first seed of every architecture is the "
             f"pilot that checks it (seed {res['pilot_seed']}, the pilot figure): {len(passed)} of {len(checks)} checkable "
             f"runs pass the plateau check" + (" (" + ", ".join(f"{v} {points(c['gain'])}" for v, c in checks.items())
                                               + " points gained after 75%)" if checks else "")

@@ -39,6 +39,16 @@ def value_text(v) -> str:
     return "null" if v is None else str(v)
 
 
+def schedule_text(optim: dict) -> str:
+    """The learning-rate schedule of a resolved recipe in words, with its decay end and floor when it has them."""
+    text = f"{optim['schedule']} learning rate from {optim['lr']} after {optim['warmup_steps']} warm-up steps"
+    fraction, floor = optim.get("decay_fraction", 1.0), optim.get("min_lr_ratio", 0.0)
+    if optim["schedule"] != "constant" and (fraction, floor) != (1.0, 0.0):
+        text += (f", decayed over the first {100 * fraction:g}% of the steps to {100 * floor:g}% of its peak"
+                 f"{' and held there' if fraction < 1 else ''}")
+    return text
+
+
 def _rows(res: dict, group: str) -> list[dict]:
     return [res["variants"][v] for v in res["groups"][group]["variants"]]
 

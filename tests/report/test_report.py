@@ -15,6 +15,7 @@ from hf_seg.report import ReportError, make_report
 from hf_seg.report.document import build_document
 from hf_seg.report.markdown import to_markdown
 from hf_seg.report.pdf import to_pdf
+from hf_seg.report.prose import schedule_text
 from hf_seg.runs import write_json
 from hf_seg.study.plan import load_study, plan_runs, resolve_recipe
 
@@ -227,3 +228,10 @@ def test_the_shipped_studies_fit_the_page_limit(study_file, tmp_path, monkeypatc
     pages = to_pdf(blocks, tmp_path, tmp_path / "report.pdf")
     assert pages <= report.MAX_PAGES and pdf_pages(tmp_path / "report.pdf") == pages
     assert len(tables) == 8 and len(figures) == 6
+
+
+def test_the_schedule_in_words_names_the_decay_end_and_floor_only_when_set():
+    plain = {"schedule": "cosine", "lr": 0.002, "warmup_steps": 50}
+    assert schedule_text(plain) == "cosine learning rate from 0.002 after 50 warm-up steps"
+    held = schedule_text({**plain, "decay_fraction": 0.75, "min_lr_ratio": 0.05})
+    assert held.endswith("decayed over the first 75% of the steps to 5% of its peak and held there")
