@@ -159,6 +159,14 @@ def _pilot_text(res: dict) -> str:
     return text
 
 
+def _code_text(study: dict) -> str:
+    """Where the code is: the repository link from the study file, or a plain statement that none was recorded."""
+    where = (f"repository {study['repository']}" if study.get("repository") else
+             "no repository link was recorded (the study file's \"repository\" key)")
+    return (f"Code: hf_seg {__version__}, {where}; the study file is {study['file']} there, this folder's recipes/ "
+            f"holds every run's resolved recipe, and `hf-seg study {study['file']}` reruns it.")
+
+
 def build_document(res: dict) -> list:
     """The report as blocks: ('title'|'h'|'p', text), ('bullets', [text]), Table, Figure."""
     study = res["study"]
@@ -182,9 +190,7 @@ def build_document(res: dict) -> list:
         ("p", f"Classes: {', '.join(res['class_names'])}. On the training split the rarest are "
               + ", ".join(f"{res['class_names'][i]} ({pct(freqs[i])}%)" for i in order[:3])
               + f" of the labelled pixels; the most frequent is {res['class_names'][order[-1]]} ({pct(freqs[order[-1]])}%). "
-              + split_text(res) + f" Code: hf_seg {__version__} (its repository holds the study file "
-              f"{study['file']}; this folder's recipes/ holds every run's resolved recipe, and `hf-seg study "
-              f"{study['file']}` reruns it)."),
+              + split_text(res) + " " + _code_text(study)),
         _split_table(res),
         ("h", "Setup"),
         _setup_table(res),

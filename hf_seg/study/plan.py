@@ -4,7 +4,7 @@ Study file (JSON): name; base_recipe (path, read from the current folder); outpu
 profile and each variant: recipe overrides as {"a.b": value} (the profile applies to every run, then the seed, then
 the variant, so a variant may pin train.seed); seeds; group_seeds: {group: seeds} for groups that use fewer seeds;
 groups: {group: {variant: overrides}}, the first variant of a group being its reference; efficiency: options of the
-speed benchmark. Variants that resolve to the same recipe (e.g. the baseline listed in several groups) are trained
+speed benchmark; repository: the public URL of the code, linked from the report. Variants that resolve to the same recipe (e.g. the baseline listed in several groups) are trained
 once per seed and shared. Planning is pure: it reads the study file and the base recipe, and writes nothing until
 `write_plan`.
 """
@@ -23,7 +23,7 @@ from hf_seg.recipe import RecipeError, apply_overrides, read_json_file, recipe_c
 from hf_seg.runs import read_json, write_json
 
 STUDY_KEYS = ("name", "description", "base_recipe", "output_dir", "profile", "seeds", "group_seeds", "groups",
-              "efficiency", "sam_comparison")
+              "efficiency", "sam_comparison", "repository")
 EFFICIENCY_DEFAULTS = {"batch_size": 1, "warmup": 3, "repeats": 10, "threads": None, "device": "auto"}
 SAM_OPTIONS = ("sam", "prompt", "split", "max_images", "precision", "device")  # `hf-seg compare-sam` options
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -47,6 +47,7 @@ class Study:
     efficiency: dict[str, Any]
     sam_comparison: Optional[dict[str, Any]] = None  # compare the best run with SAM (`hf-seg compare-sam` options)
     description: str = ""
+    repository: Optional[str] = None  # public URL of the code that runs the study, linked from the report
     group_seeds: dict[str, list[int]] = field(default_factory=dict)  # group -> its seeds, where not `seeds`
     extra_overrides: list[str] = field(default_factory=list)  # --set KEY=VALUE from the command line, for every run
 
@@ -119,6 +120,10 @@ def load_study(path: str | Path, out: Optional[str | Path] = None, overrides: li
     if sam is not None and (not isinstance(sam, dict) or "sam" not in sam or set(sam) - set(SAM_OPTIONS)):
         raise StudyError(f"{path}: sam_comparison must be null or an object with 'sam' (a SAM checkpoint) and optional "
                          f"keys among {', '.join(SAM_OPTIONS[1:])}")
+    repository = raw.get("repository")
+    if repository is not None and not (isinstance(repository, str) and re.match(r"^https?://\S+$", repository)):
+        raise StudyError(f"{path}: repository = {json.dumps(repository)} must be null or the code's public URL, e.g. "
+                         "\"https://github.com/user/hf_seg\"")
     base = Path(raw["base_recipe"])
     if not base.is_file():
         raise StudyError(f"{path}: base_recipe '{base}' does not exist (relative paths are read from the current "
@@ -127,7 +132,7 @@ def load_study(path: str | Path, out: Optional[str | Path] = None, overrides: li
                  group_seeds={g: list(v) for g, v in group_seeds.items()},
                  out_dir=Path(out) if out else Path(raw.get("output_dir") or f"studies/{name}"),
                  efficiency={**EFFICIENCY_DEFAULTS, **efficiency}, sam_comparison=sam,
-                 description=str(raw.get("description", "")),
+                 description=str(raw.get("description", "")), repository=repository,
                  extra_overrides=list(overrides))
 
 
@@ -175,6 +180,7 @@ def write_plan(study: Study, runs: list[PlannedRun]) -> None:
     """plan.json in the study folder: the study as run and every run's members; the aggregation reads it."""
     write_json(study.out_dir / "plan.json", {
         "study": {"name": study.name, "description": study.description, "file": str(study.file),
+                  "repository": study.repository,
                   "base_recipe": str(study.base_recipe), "profile": study.profile, "seeds": study.seeds,
                   "group_seeds": study.group_seeds,
                   "groups": study.groups, "efficiency": study.efficiency, "extra_overrides": study.extra_overrides,

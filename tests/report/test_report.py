@@ -12,7 +12,7 @@ from hf_seg import report
 from hf_seg.study import figures as study_figures
 from hf_seg.study.aggregate import RunResult, summarise
 from hf_seg.report import ReportError, make_report
-from hf_seg.report.document import build_document
+from hf_seg.report.document import _code_text, build_document
 from hf_seg.report.markdown import to_markdown
 from hf_seg.report.pdf import to_pdf
 from hf_seg.report.prose import schedule_text
@@ -235,3 +235,9 @@ def test_the_schedule_in_words_names_the_decay_end_and_floor_only_when_set():
     assert schedule_text(plain) == "cosine learning rate from 0.002 after 50 warm-up steps"
     held = schedule_text({**plain, "decay_fraction": 0.75, "min_lr_ratio": 0.05})
     assert held.endswith("decayed over the first 75% of the steps to 5% of its peak and held there")
+
+
+def test_the_code_sentence_links_the_repository_or_says_none_was_recorded():
+    study = {"file": "recipes/studies/s.json", "repository": "https://example.org/hf_seg"}
+    assert "repository https://example.org/hf_seg; the study file is recipes/studies/s.json" in _code_text(study)
+    assert "no repository link was recorded" in _code_text({**study, "repository": None})

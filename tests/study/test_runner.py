@@ -38,6 +38,7 @@ def write_study(tmp_path: Path, **changes) -> Path:
     ({"efficiency": {"repeat": 3}}, "efficiency must be an object with keys among"),
     ({"group_seeds": {"h": [0]}}, "group_seeds.h names no group; groups are g"),
     ({"group_seeds": {"g": [5]}}, "group_seeds.g = \\[5\\] must be a non-empty list of distinct seeds from seeds"),
+    ({"repository": "../hf_seg"}, "repository = \"../hf_seg\" must be null or the code's public URL"),
 ])
 def test_bad_study_files_get_one_line_errors(tmp_path, changes, message):
     with pytest.raises(StudyError, match=message) as err:
