@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,17 +16,7 @@ from hf_seg.study.plan import StudyError, check_same_recipe, load_study, plan_ru
 from hf_seg.study.runner import run_study, run_trained, study_lock, take_run
 
 from conftest import REPO  # noqa: E402
-BASE = REPO / "recipes" / "unet_resnet18_cpu.json"
-
-
-def write_study(tmp_path: Path, **changes) -> Path:
-    study = {"name": "t", "base_recipe": str(BASE), "output_dir": str(tmp_path / "out"), "seeds": [0],
-             "groups": {"g": {"a": {}}}, **changes}
-    path = tmp_path / "study.json"
-    path.write_text(json.dumps(study))
-    return path
-
-
+from helpers.study import write_study  # noqa: E402
 @pytest.mark.parametrize("changes, message", [
     ({"groups": {}}, "groups must be a non-empty object"),
     ({"seeds": [0, 0]}, "seeds = \\[0, 0\\] must be a non-empty list of distinct integers"),

@@ -1,0 +1,91 @@
+"""Where a study stands, from its run folders alone: each planned run's state, scores and plateau check, the training
+time spent and an estimate of the time left. For a study that trains across days and sessions (`hf-seg study
+S.json --status`)."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Optional
+
+from hf_seg.formatting import pct
+from hf_seg.runs import RunFolder
+from hf_seg.study.evidence import plateau
+from hf_seg.study.plan import Study, plan_runs
+from hf_seg.study.runner import run_trained, take_run
+
+
+def _state(folder: RunFolder, study: Study, run_id: str, history: list[dict]) -> str:
+    if run_trained(folder.path):
+        missing = [what for what, done in (("test", folder.tested("test")),
+                                           ("benchmark", (folder.path / RunFolder.EFFICIENCY).is_file())) if not done]
+        return "done" if not missing else f"trained, no {' or '.join(missing)} yet"
+    if not history:
+        return "not started"
+    lock = take_run(study.out_dir, run_id)  # free: nobody trains it now; held: a runner (or its training) does
+    if lock is None:
+        return "training"
+    lock.release()
+    return "interrupted (resumes with the next runner)"
+
+
+def study_progress(study: Study) -> list[dict]:
+    """One row per planned run, in the runner's order: state, epochs, best validation and test mIoU, plateau check,
+    training minutes and seconds per epoch."""
+    rows = []
+    for run in plan_runs(study):
+        folder = RunFolder(study.out_dir / "runs" / run.run_id)
+        history = folder.history() if (folder.path / RunFolder.HISTORY).is_file() else []
+        evals = [r for r in history if r.get("val_mean_iou") is not None]
+        best = max(evals, key=lambda r: r["val_mean_iou"], default=None)
+        ledger = [e for e in folder.ledger() if e["split"] == "test"] if folder.path.is_dir() else []
+        state = _state(folder, study, run.run_id, history)
+        seconds = sum(r.get("seconds", 0.0) for r in history)
+        rows.append({
+            "run_id": run.run_id, "state": state, "epochs": run.recipe["train"]["epochs"],
+            "epochs_done": history[-1]["epoch"] if history else 0,
+            "best_val": best["val_mean_iou"] if best else None, "best_epoch": best["epoch"] if best else None,
+            "test": ledger[0]["mean_iou"] if ledger else None,
+            "plateau": plateau(history) if state == "done" or state.startswith("trained") else None,
+            "train_minutes": seconds / 60, "epoch_seconds": seconds / len(history) if history else None,
+            "train_images": run.recipe["data"]["max_train_samples"],
+        })
+    return rows
+
+
+def _left_hours(rows: list[dict]) -> tuple[float, int]:
+    """Hours of training left, from the median seconds per epoch of finished runs with the same training-set cap (else
+    the run's own epochs so far), and how many unfinished runs have nothing to estimate from."""
+    per_epoch: dict[Optional[int], list[float]] = {}
+    finished = [r for r in rows if r["state"] == "done" or r["state"].startswith("trained")]
+    for r in finished:
+        if r["epoch_seconds"]:
+            per_epoch.setdefault(r["train_images"], []).append(r["epoch_seconds"])
+    hours, unknown = 0.0, 0
+    for r in rows:
+        if r in finished:
+            continue
+        seen = per_epoch.get(r["train_images"]) or ([r["epoch_seconds"]] if r["epoch_seconds"] else [])
+        if not seen:
+            unknown += 1
+            continue
+        hours += (r["epochs"] - r["epochs_done"]) * statistics.median(seen) / 3600
+    return hours, unknown
+
+
+def format_progress(study: Study, rows: list[dict]) -> str:
+    """The progress table and a summary line, as `hf-seg study --status` prints them."""
+    lines = [f"{'run':28} {'state':22} {'epochs':>7} {'best val (ep)':>14} {'test':>5} {'plateau gain':>14} {'min':>6}"]
+    for r in rows:
+        p = r["plateau"]
+        check = "–" if p is None else f"{100 * p['gain']:+.1f} {'ok' if p['plateaued'] else 'FLAG'}"
+        best = "–" if r["best_val"] is None else f"{pct(r['best_val'])} ({r['best_epoch']})"
+        lines.append(f"{r['run_id']:28} {r['state'][:22]:22} {r['epochs_done']:>3}/{r['epochs']:<3} {best:>14} "
+                     f"{pct(r['test']):>5} {check:>14} {r['train_minutes']:>6.1f}")
+    done = sum(r["state"] == "done" for r in rows)
+    checked = [r["plateau"] for r in rows if r["plateau"] is not None]
+    hours, unknown = _left_hours(rows)
+    lines.append(f"{done} of {len(rows)} runs done, {sum(r['train_minutes'] for r in rows) / 60:.1f} h of training so "
+                 f"far; plateau check: {sum(p['plateaued'] for p in checked)} of {len(checked)} pass; about "
+                 f"{hours:.1f} h left" + (f" (+ {unknown} run(s) with nothing to estimate from yet)"
+                                          if unknown else "") + f"; study folder {study.out_dir}")
+    return "\n".join(lines)
