@@ -16,7 +16,8 @@ SCHEDULES = {"poly": "polynomial", "cosine": "cosine", "constant": "constant_wit
 
 def decay_steps(opt: OptimConfig, total_steps: int) -> int:
     """The step where the decay ends: `decay_fraction` of the schedule, never inside the warm-up."""
-    return max(opt.warmup_steps + 1, math.ceil(total_steps * opt.decay_fraction))
+    # rounded first, so that a product such as 50 * 0.14 = 7.000000000000001 is 7 steps, not 8
+    return max(opt.warmup_steps + 1, math.ceil(round(total_steps * opt.decay_fraction, 9)))
 
 
 def build_scheduler(opt: OptimConfig, optimizer: torch.optim.Optimizer, total_steps: int) -> LambdaLR:

@@ -162,9 +162,9 @@ def _pilot_text(res: dict) -> str:
 def _code_text(study: dict) -> str:
     """Where the code is: the repository link from the study file, or a plain statement that none was recorded."""
     where = (f"repository {study['repository']}" if study.get("repository") else
-             "no repository link was recorded (the study file's \"repository\" key)")
-    return (f"Code: hf_seg {__version__}, {where}; the study file is {study['file']} there, this folder's recipes/ "
-            f"holds every run's resolved recipe, and `hf-seg study {study['file']}` reruns it.")
+             "its repository (no link was recorded: the study file's \"repository\" key)")
+    return (f"Code: hf_seg {__version__}; the study file {study['file']} is in {where}, this folder's recipes/ holds "
+            f"every run's resolved recipe, and `hf-seg study {study['file']}` reruns it.")
 
 
 def build_document(res: dict) -> list:

@@ -4,9 +4,9 @@ Study file (JSON): name; base_recipe (path, read from the current folder); outpu
 profile and each variant: recipe overrides as {"a.b": value} (the profile applies to every run, then the seed, then
 the variant, so a variant may pin train.seed); seeds; group_seeds: {group: seeds} for groups that use fewer seeds;
 groups: {group: {variant: overrides}}, the first variant of a group being its reference; efficiency: options of the
-speed benchmark; repository: the public URL of the code, linked from the report. Variants that resolve to the same recipe (e.g. the baseline listed in several groups) are trained
-once per seed and shared. Planning is pure: it reads the study file and the base recipe, and writes nothing until
-`write_plan`.
+speed benchmark; repository: the public URL of the code, linked from the report. Variants that resolve to the same
+recipe (e.g. the baseline listed in several groups) are trained once per seed and shared. Planning is pure: it reads
+the study file and the base recipe, and writes nothing until `write_plan`.
 """
 
 from __future__ import annotations

@@ -10,22 +10,44 @@ from typing import Optional
 from hf_seg.formatting import pct
 from hf_seg.runs import RunFolder
 from hf_seg.study.evidence import plateau
-from hf_seg.study.plan import Study, plan_runs
+from hf_seg.study.plan import PlannedRun, Study, StudyError, check_same_recipe, plan_runs
 from hf_seg.study.runner import run_trained, take_run
 
 
-def _state(folder: RunFolder, study: Study, run_id: str, history: list[dict]) -> str:
+FINISHED = ("done", "evaluating", "needs test", "needs benchmark")
+"""States of a run whose training has finished (its plateau check can be read)."""
+
+
+def _held(study: Study, run_id: str) -> bool:
+    """True when a runner (or a training it started) holds the run's lock. Only an existing lock file is probed, so
+    --status creates nothing; a runner that tries the run during the probe's instant takes it on its next pass."""
+    if not (study.out_dir / "locks" / f"{run_id}.lock").is_file():
+        return False
+    lock = take_run(study.out_dir, run_id)
+    if lock is None:
+        return True
+    lock.release()
+    return False
+
+
+def _state(folder: RunFolder, study: Study, run: PlannedRun, history: list[dict]) -> str:
+    """What the runner would do with the run next, in a word or two."""
+    try:
+        check_same_recipe(folder.path, run.recipe)
+    except StudyError:
+        return "other recipe"  # the runner refuses the folder: see `hf-seg study` for the fix
     if run_trained(folder.path):
-        missing = [what for what, done in (("test", folder.tested("test")),
-                                           ("benchmark", (folder.path / RunFolder.EFFICIENCY).is_file())) if not done]
-        return "done" if not missing else f"trained, no {' or '.join(missing)} yet"
+        tested, benchmarked = folder.tested("test"), (folder.path / RunFolder.EFFICIENCY).is_file()
+        if tested and benchmarked:
+            return "done"
+        if _held(study, run.run_id):
+            return "evaluating"
+        return "needs benchmark" if tested else "needs test"
+    if _held(study, run.run_id):
+        return "training"
     if not history:
         return "not started"
-    lock = take_run(study.out_dir, run_id)  # free: nobody trains it now; held: a runner (or its training) does
-    if lock is None:
-        return "training"
-    lock.release()
-    return "interrupted (resumes with the next runner)"
+    return "interrupted" if folder.trainer_state() is not None else "restarts"  # --resume from last/, or from scratch
 
 
 def study_progress(study: Study) -> list[dict]:
@@ -34,18 +56,18 @@ def study_progress(study: Study) -> list[dict]:
     rows = []
     for run in plan_runs(study):
         folder = RunFolder(study.out_dir / "runs" / run.run_id)
-        history = folder.history() if (folder.path / RunFolder.HISTORY).is_file() else []
+        history = folder.history()
         evals = [r for r in history if r.get("val_mean_iou") is not None]
         best = max(evals, key=lambda r: r["val_mean_iou"], default=None)
-        ledger = [e for e in folder.ledger() if e["split"] == "test"] if folder.path.is_dir() else []
-        state = _state(folder, study, run.run_id, history)
+        ledger = [e for e in folder.ledger() if e["split"] == "test"]
+        state = _state(folder, study, run, history)
         seconds = sum(r.get("seconds", 0.0) for r in history)
         rows.append({
             "run_id": run.run_id, "state": state, "epochs": run.recipe["train"]["epochs"],
             "epochs_done": history[-1]["epoch"] if history else 0,
             "best_val": best["val_mean_iou"] if best else None, "best_epoch": best["epoch"] if best else None,
             "test": ledger[0]["mean_iou"] if ledger else None,
-            "plateau": plateau(history) if state == "done" or state.startswith("trained") else None,
+            "plateau": plateau(history) if state in FINISHED else None,
             "train_minutes": seconds / 60, "epoch_seconds": seconds / len(history) if history else None,
             "train_images": run.recipe["data"]["max_train_samples"],
         })
@@ -56,7 +78,7 @@ def _left_hours(rows: list[dict]) -> tuple[float, int]:
     """Hours of training left, from the median seconds per epoch of finished runs with the same training-set cap (else
     the run's own epochs so far), and how many unfinished runs have nothing to estimate from."""
     per_epoch: dict[Optional[int], list[float]] = {}
-    finished = [r for r in rows if r["state"] == "done" or r["state"].startswith("trained")]
+    finished = [r for r in rows if r["state"] in FINISHED]
     for r in finished:
         if r["epoch_seconds"]:
             per_epoch.setdefault(r["train_images"], []).append(r["epoch_seconds"])
@@ -74,12 +96,12 @@ def _left_hours(rows: list[dict]) -> tuple[float, int]:
 
 def format_progress(study: Study, rows: list[dict]) -> str:
     """The progress table and a summary line, as `hf-seg study --status` prints them."""
-    lines = [f"{'run':28} {'state':22} {'epochs':>7} {'best val (ep)':>14} {'test':>5} {'plateau gain':>14} {'min':>6}"]
+    lines = [f"{'run':28} {'state':15} {'epochs':>7} {'best val (ep)':>14} {'test':>5} {'plateau gain':>14} {'min':>6}"]
     for r in rows:
         p = r["plateau"]
         check = "–" if p is None else f"{100 * p['gain']:+.1f} {'ok' if p['plateaued'] else 'FLAG'}"
         best = "–" if r["best_val"] is None else f"{pct(r['best_val'])} ({r['best_epoch']})"
-        lines.append(f"{r['run_id']:28} {r['state'][:22]:22} {r['epochs_done']:>3}/{r['epochs']:<3} {best:>14} "
+        lines.append(f"{r['run_id']:28} {r['state']:15} {r['epochs_done']:>3}/{r['epochs']:<3} {best:>14} "
                      f"{pct(r['test']):>5} {check:>14} {r['train_minutes']:>6.1f}")
     done = sum(r["state"] == "done" for r in rows)
     checked = [r["plateau"] for r in rows if r["plateau"] is not None]

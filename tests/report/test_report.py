@@ -239,5 +239,5 @@ def test_the_schedule_in_words_names_the_decay_end_and_floor_only_when_set():
 
 def test_the_code_sentence_links_the_repository_or_says_none_was_recorded():
     study = {"file": "recipes/studies/s.json", "repository": "https://example.org/hf_seg"}
-    assert "repository https://example.org/hf_seg; the study file is recipes/studies/s.json" in _code_text(study)
-    assert "no repository link was recorded" in _code_text({**study, "repository": None})
+    assert "study file recipes/studies/s.json is in repository https://example.org/hf_seg," in _code_text(study)
+    assert "is in its repository (no link was recorded" in _code_text({**study, "repository": None})

@@ -5,50 +5,63 @@ import io
 import json
 
 from hf_seg.cli import main
-from hf_seg.runs import write_json
-from hf_seg.study.plan import load_study
+from hf_seg.runs import mark_folder, write_json
+from hf_seg.study.plan import load_study, plan_runs
 from hf_seg.study.progress import format_progress, study_progress
 from hf_seg.study.runner import take_run
 
-from helpers.study import write_study  # noqa: E402
+from helpers.study import write_study
 
 
-def _history(run_dir, epochs: int, values: list[float]) -> None:
+def _history(run_dir, values: list[float]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    rows = [{"epoch": e, "seconds": 30.0, "val_mean_iou": v} for e, v in zip(range(1, epochs + 1), values)]
+    rows = [{"epoch": e, "seconds": 30.0, "val_mean_iou": v} for e, v in enumerate(values, 1)]
     (run_dir / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _study(tmp_path):
-    path = write_study(tmp_path, seeds=[0, 1], profile={"train.epochs": 8},
+    """Six runs of 8 epochs, one in each state a long study passes through."""
+    path = write_study(tmp_path, seeds=[0, 1, 2], profile={"train.epochs": 8},
                        groups={"g": {"a": {}, "b": {"model.arch": "fpn"}}})
     study = load_study(path)
-    runs = study.out_dir / "runs"
-    _history(runs / "a-s0", 8, [0.30, 0.35, 0.40, 0.42, 0.44, 0.45, 0.47, 0.466])  # 75%: 0.45 at epoch 6
+    runs, recipes = study.out_dir / "runs", {r.run_id: r.recipe for r in plan_runs(study)}
+    _history(runs / "a-s0", [0.30, 0.35, 0.40, 0.42, 0.44, 0.45, 0.47, 0.466])  # 75%: 0.45 at epoch 6
     (runs / "a-s0" / "evaluations.jsonl").write_text(json.dumps({"split": "test", "mean_iou": 0.41}) + "\n")
     write_json(runs / "a-s0" / "efficiency.json", {"fps": 3.0})
-    _history(runs / "b-s0", 3, [0.2, 0.3, 0.35])  # stopped by a dead runner: nobody holds its lock
-    _history(runs / "a-s1", 2, [0.25, 0.31])  # a runner trains it now
+    _history(runs / "b-s0", [0.2, 0.3, 0.35])  # its runner died before the first checkpoint: it starts again
+    _history(runs / "a-s1", [0.25, 0.31])  # a runner trains it now
+    _history(runs / "b-s1", [0.3, 0.4, 0.45, 0.46, 0.47, 0.48, 0.485, 0.482])  # trained, test not evaluated yet
+    mark_folder(runs / "b-s1", "run")
+    write_json(runs / "b-s1" / "recipe.json", recipes["b-s1"])
+    (runs / "b-s1" / "last").mkdir()
+    write_json(runs / "b-s1" / "last" / "trainer_state.json",
+               {"epoch": 8, "global_step": 80, "best_miou": 0.485, "best_epoch": 7, "evals_since_best": 1})
+    (runs / "b-s2").mkdir()
+    write_json(runs / "b-s2" / "recipe.json", {**recipes["b-s2"], "optim": {**recipes["b-s2"]["optim"], "lr": 0.5}})
     return study
 
 
 def test_states_scores_plateau_and_time_left(tmp_path):
     study = _study(tmp_path)
-    lock = take_run(study.out_dir, "a-s1")
+    locks = [take_run(study.out_dir, "a-s1"), take_run(study.out_dir, "a-s2")]  # a-s2: held before its first epoch
     try:
         rows = {r["run_id"]: r for r in study_progress(study)}
         text = format_progress(study, list(rows.values()))
     finally:
-        lock.release()
-    assert [rows[r]["state"] for r in ("a-s0", "b-s0", "a-s1", "b-s1")] == [
-        "done", "interrupted (resumes with the next runner)", "training", "not started"]
+        for lock in locks:
+            lock.release()
+    assert {k: r["state"] for k, r in rows.items()} == {
+        "a-s0": "done", "b-s0": "restarts", "a-s1": "training", "b-s1": "needs test", "a-s2": "training",
+        "b-s2": "other recipe"}
     done = rows["a-s0"]
     assert (done["best_val"], done["best_epoch"], done["test"]) == (0.47, 7, 0.41)
     assert done["plateau"]["at_epoch"] == 6 and done["plateau"]["plateaued"] is False  # +2.0 points after 75%
-    assert rows["b-s0"]["plateau"] is None  # unfinished runs are not checked
-    # 5 + 6 + 8 epochs left at the finished run's 30 s per epoch
-    assert "1 of 4 runs done, 0.1 h of training so far; plateau check: 0 of 1 pass; about 0.2 h left" in text
-    assert "+2.0 FLAG" in text
+    assert rows["b-s1"]["plateau"]["plateaued"] is True  # +0.5 points after 75%
+    assert rows["b-s0"]["plateau"] is None and rows["b-s1"]["test"] is None  # unfinished runs are not checked
+    # 21 epochs trained; 5 + 6 + 8 + 8 left at the finished runs' 30 s per epoch
+    assert "1 of 6 runs done, 0.2 h of training so far; plateau check: 1 of 2 pass; about 0.2 h left" in text
+    assert "+2.0 FLAG" in text and "+0.5 ok" in text
+    assert not (study.out_dir / "locks" / "b-s0.lock").exists()  # only existing locks are probed
 
 
 def test_the_status_option_prints_without_training(tmp_path):
@@ -56,5 +69,5 @@ def test_the_status_option_prints_without_training(tmp_path):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         main(["study", str(study.file), "--status"])
-    assert "a-s0" in out.getvalue() and "1 of 4 runs done" in out.getvalue()
-    assert not (study.out_dir / "runs" / "b-s1").exists() and not (study.out_dir / "plan.json").exists()
+    assert "a-s0" in out.getvalue() and "1 of 6 runs done" in out.getvalue()
+    assert not (study.out_dir / "runs" / "a-s2").exists() and not (study.out_dir / "plan.json").exists()

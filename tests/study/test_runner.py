@@ -17,6 +17,8 @@ from hf_seg.study.runner import run_study, run_trained, study_lock, take_run
 
 from conftest import REPO  # noqa: E402
 from helpers.study import write_study  # noqa: E402
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"groups": {}}, "groups must be a non-empty object"),
     ({"seeds": [0, 0]}, "seeds = \\[0, 0\\] must be a non-empty list of distinct integers"),
