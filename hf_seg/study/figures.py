@@ -46,7 +46,16 @@ def plot_pilot(histories: dict[str, list[dict]], path: Path) -> str:
     ax.set_ylabel("val mIoU (%)", fontsize=7)
     ax.tick_params(labelsize=6)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, loc="lower right")
+    handles = ax.get_legend_handles_labels()
+    schedule = [(r["epoch"], r["lr"]) for r in next(iter(histories.values()), []) if r.get("lr") is not None]
+    if schedule:  # the learning rate at each epoch's end (the runs share the schedule): where the decay ends
+        lr_ax = ax.twinx()
+        line, = lr_ax.plot(*zip(*schedule), color="0.55", lw=0.9, ls=":")
+        lr_ax.set_ylim(bottom=0)
+        lr_ax.set_ylabel("learning rate", fontsize=7)
+        lr_ax.tick_params(labelsize=6)
+        handles = (handles[0] + [line], handles[1] + ["learning rate (right axis)"])
+    ax.legend(*handles, fontsize=6, loc="lower center")
     fig.tight_layout()
     return _save(fig, path)
 
