@@ -193,7 +193,20 @@ def efficiency_answer(res: dict) -> str:
     elif fastest["name"] != accurate["name"]:
         text += (f" The most accurate, {accurate['name']}, runs the same model ({accurate['arch']} / {accurate['encoder']}) "
                  "as the fastest: how it was trained costs nothing at inference.")
-    return text
+    return text + " " + speed_source_text(res.get("speed_source"))
+
+
+def speed_source_text(source: Optional[dict]) -> str:
+    """Where the images/s come from: one machine for every model, or each run's own machine (then said plainly)."""
+    if source and source["kind"] == "study":
+        return (f"Speeds: every model timed on one machine ({source['devices'][0]}) in {source['rounds']} interleaved "
+                "rounds after the last run, from random weights (weights don't change the cost).")
+    devices = (source or {}).get("devices", [])
+    if len(devices) > 1:
+        return (f"Speeds: each run's own benchmark after its training, on {len(devices)} different CPU/GPU models "
+                f"({', '.join(devices)}): compare them with care; the study's runner retimes every model on one "
+                "machine when its last run is done.")
+    return "Speeds: each run's own benchmark after its training" + (f", all on {devices[0]}." if devices else ".")
 
 
 def failure_answer(res: dict) -> str:

@@ -20,6 +20,7 @@ from hf_seg.runs import RunFolder, RunFolderError, read_json, write_json
 from hf_seg.study import figures as figs
 from hf_seg.study.evidence import paired_difference, plateau, spread
 from hf_seg.study.failures import analyse_best_model
+from hf_seg.study.speed import model_key, read_study_speed
 
 ANALYSIS_DIR = "analysis"
 SAM_GLOBS = ("runs/*/sam_comparison/*/comparison.json", "sam_comparison/*/comparison.json")  # hf-seg compare-sam
@@ -101,10 +102,21 @@ def shared_speed(runs: list[RunResult]) -> dict[str, float]:
     return {run_id: statistics.fmean(by_model[k]) for run_id, k in keys.items()}
 
 
-def summarise_variant(name: str, runs: list[RunResult], speed: Optional[dict[str, float]] = None) -> dict:
+def speed_per_run(runs: list[RunResult], study_speed: Optional[dict]) -> tuple[dict[str, float], dict]:
+    """Images/s per run id and where they come from: the study's one-machine measurement (speed.json) when it covers
+    every run, else each run's own benchmark, averaged over identical models (shared_speed)."""
+    if study_speed is not None:
+        fps = {m["key"]: m["fps"] for m in study_speed["models"]}
+        return ({r.run_id: fps[model_key(r.recipe)] for r in runs},
+                {"kind": "study", "devices": [study_speed["device_name"]], "rounds": study_speed["rounds"]})
+    return shared_speed(runs), {"kind": "runs", "devices": sorted({r.efficiency["device_name"] for r in runs})}
+
+
+def summarise_variant(name: str, runs: list[RunResult], speed: Optional[dict[str, float]] = None,
+                      speed_device: Optional[str] = None) -> dict:
     """One table row: metrics as mean (and std over seeds), efficiency and training time, from the variant's runs.
 
-    speed: images/s per run id (shared_speed); by default each run's own measurement."""
+    speed: images/s per run id (speed_per_run) measured on `speed_device`; by default each run's own measurement."""
     val_miou, val_std = _mean_std([r.val["mean_iou"] for r in runs])
     test_miou, test_std = _mean_std([r.test["mean_iou"] for r in runs])
     eff = runs[0].efficiency
@@ -119,7 +131,7 @@ def summarise_variant(name: str, runs: list[RunResult], speed: Optional[dict[str
         "encoder_share": eff["encoder_flops"]["encoder_share"],
         "fps": _mean_std([speed[r.run_id] if speed else r.efficiency["fps"] for r in runs])[0],
         "fps_precision": eff["precision"],
-        "fps_device": eff["device_name"], "train_minutes": _mean_std([r.train_minutes for r in runs])[0],
+        "fps_device": speed_device or eff["device_name"], "train_minutes": _mean_std([r.train_minutes for r in runs])[0],
         "epochs": max(len(r.history) for r in runs), "best_epoch": [r.val.get("epoch") for r in runs],
         "test_split_hash": runs[0].test["evaluation"]["split_hash"], "test_images": runs[0].test["evaluation"]["images"],
         "arch": runs[0].recipe["model"]["arch"], "encoder": runs[0].recipe["model"]["encoder"],
@@ -202,13 +214,16 @@ def group_evidence(variants: list[str], runs_by_variant: dict[str, list[RunResul
             "paired": {v: {m: paired_difference(by_seed(v, m), by_seed(ref, m)) for m in metrics} for v in variants[1:]}}
 
 
-def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) -> dict:
+def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path,
+              study_speed: Optional[dict] = None) -> dict:
     """Variant rows, group roles, best model, Pareto front and class statistics, with their figures drawn into `out`."""
     class_names = runs[0].test["class_names"]
     runs_by_variant = {v: [r for r in runs if any(m[1] == v for m in r.members)]  # every group's seeds of a variant
                        for variants in plan["study"]["groups"].values() for v in variants}
-    speed = shared_speed(runs)
-    rows = {v: {**summarise_variant(v, rs, speed), "overrides": _overrides_of(plan, v)} for v, rs in runs_by_variant.items()}
+    speed, speed_source = speed_per_run(runs, study_speed)
+    device = speed_source["devices"][0] if speed_source["kind"] == "study" else None
+    rows = {v: {**summarise_variant(v, rs, speed, device), "overrides": _overrides_of(plan, v)}
+            for v, rs in runs_by_variant.items()}
     common_hash = statistics.mode(r["test_split_hash"] for r in rows.values())
     comparable = [r for r in rows.values() if r["test_split_hash"] == common_hash]  # same split: comparable scores
     best = max(comparable, key=lambda r: r["val_miou"])
@@ -233,6 +248,7 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path) 
     return {
         "study": plan["study"], "class_names": class_names, "variants": rows, "groups": groups,
         "best": {"variant": best["name"], "run_id": best_run.run_id}, "test_split_hash": common_hash,
+        "speed_source": speed_source,
         "test_labelled_pixels": int(np.sum(best_run.test["confusion_matrix"])),
         "pareto_front": front, "class_frequencies": frequencies, "rare_classes": rare, "splits": splits,
         "runs": {r.run_id: {"variant": r.variant, "seed": r.seed, "members": r.members, "val_miou": r.val["mean_iou"],
@@ -261,7 +277,8 @@ def aggregate(study_dir: Path, band_px: int = 3, examples: int = 3) -> dict:
     plan, runs = load_runs(study_dir)
     out = study_dir / ANALYSIS_DIR
     out.mkdir(exist_ok=True)
-    results = summarise(plan, runs, audit_splits(study_dir, runs), out)
+    results = summarise(plan, runs, audit_splits(study_dir, runs), out,
+                        read_study_speed(study_dir, {r.run_id: r.recipe for r in runs}))
     results["failure"] = analyse_best_model(study_dir / "runs" / results["best"]["run_id"], out, band_px, examples)
     results["figures"].update(results["failure"].pop("figures"))
     results["sam"] = sam_comparisons(study_dir)

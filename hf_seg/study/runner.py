@@ -24,6 +24,7 @@ from hf_seg.report import make_report
 from hf_seg.runs import RunFolder, write_json
 from hf_seg.study.plan import (PlannedRun, Study, StudyError, check_plan, check_same_recipe, plan_runs, resolve_recipe,
                               write_plan)
+from hf_seg.study.speed import measure_study_speed, read_study_speed, study_device
 
 HF_SEG = [sys.executable, "-m", "hf_seg"]
 """How the runner starts hf_seg's own commands: the installed package, never a path into a repository."""
@@ -44,9 +45,7 @@ def _run_logged(cmd: list[str], log: Path, lock_fd: int, say: Callable[[str], No
 
 def measure_efficiency(run_dir: Path, recipe: dict, options: dict) -> dict:
     """Params, MACs/FLOPs (whole model and encoder) and speed of the run's best model, stored in run/efficiency.json."""
-    device = options["device"]
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = study_device(options)
     precision = MIXED_PRECISION[recipe["train"]["mixed_precision"]]
     size = tuple(recipe["data"]["image_size"])
     transformers.utils.logging.disable_progress_bar()  # no weight-loading bars in the study's own output
@@ -154,6 +153,9 @@ def run_study(study: Study, say: Callable[[str], None] = print, report: bool = T
             say(f"{len(busy)} run(s) held by other runners: {', '.join(r.run_id for _, r in busy)}")
         todo = busy
     with study_lock(study.out_dir):
+        recipes = {r.run_id: r.recipe for r in runs}
+        if read_study_speed(study.out_dir, recipes) is None:  # once, when the last run is done: one machine for all
+            measure_study_speed(study.out_dir, recipes, study.efficiency, say)
         if study.sam_comparison:
             compare_with_sam(study, runs, -1, say)
         if report:

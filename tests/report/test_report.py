@@ -15,7 +15,7 @@ from hf_seg.report import ReportError, make_report
 from hf_seg.report.document import _code_text, build_document
 from hf_seg.report.markdown import to_markdown
 from hf_seg.report.pdf import to_pdf
-from hf_seg.report.prose import schedule_text
+from hf_seg.report.prose import schedule_text, speed_source_text
 from hf_seg.runs import write_json
 from hf_seg.study.plan import load_study, plan_runs, resolve_recipe
 
@@ -241,3 +241,11 @@ def test_the_code_sentence_links_the_repository_or_says_none_was_recorded():
     study = {"file": "recipes/studies/s.json", "repository": "https://example.org/hf_seg"}
     assert "study file recipes/studies/s.json is in repository https://example.org/hf_seg," in _code_text(study)
     assert "is in its repository (no link was recorded" in _code_text({**study, "repository": None})
+
+
+def test_speeds_say_where_they_were_measured_and_warn_when_machines_differ():
+    assert "every model timed on one machine (Xeon) in 3 interleaved rounds" in speed_source_text(
+        {"kind": "study", "devices": ["Xeon"], "rounds": 3})
+    mixed = speed_source_text({"kind": "runs", "devices": ["EPYC", "Xeon"]})
+    assert "on 2 different CPU/GPU models (EPYC, Xeon): compare them with care" in mixed
+    assert speed_source_text({"kind": "runs", "devices": ["Xeon"]}).endswith("all on Xeon.")

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from hf_seg.study.aggregate import (RunResult, StudyResultsError, group_role, load_runs, pareto_front, rare_classes,
-                              sam_comparisons, shared_speed, split_label,
+                              sam_comparisons, shared_speed, speed_per_run, split_label,
                               summarise_variant)
 from hf_seg.metrics.failure import rank_images
 from hf_seg.study.failures import analyse_predictions
+from hf_seg.study.speed import model_key
 
 
 def run(run_id: str, val: float, test: float, fps: float = 10.0, **recipe_changes) -> RunResult:
@@ -44,6 +45,20 @@ def test_identical_models_share_one_speed_whatever_they_were_trained_with():
     assert speed == {"ce-s0": pytest.approx(10.0), "dice-s0": pytest.approx(10.0), "fpn-s0": pytest.approx(20.0)}
     assert summarise_variant("dice", runs[1:2], speed)["fps"] == pytest.approx(10.0)
     assert summarise_variant("dice", runs[1:2])["fps"] == pytest.approx(11.0)
+
+
+def test_the_studys_one_machine_speeds_replace_the_runs_own():
+    runs = [run("ce-s0", 0.4, 0.3, fps=9.0), run("dice-s0", 0.4, 0.3, fps=11.0, loss__name="dice"),
+            run("fpn-s0", 0.4, 0.3, fps=20.0, model__arch="fpn")]
+    study = {"device_name": "one CPU", "rounds": 3,
+             "models": [{"key": model_key(runs[0].recipe), "fps": 12.0}, {"key": model_key(runs[2].recipe), "fps": 30.0}]}
+    speed, source = speed_per_run(runs, study)
+    assert speed == {"ce-s0": 12.0, "dice-s0": 12.0, "fpn-s0": 30.0}
+    assert source == {"kind": "study", "devices": ["one CPU"], "rounds": 3}
+    assert summarise_variant("fpn", runs[2:], speed, "one CPU")["fps_device"] == "one CPU"
+    runs[2].efficiency["device_name"] = "another CPU"
+    speed, source = speed_per_run(runs, None)
+    assert speed["fpn-s0"] == pytest.approx(20.0) and source == {"kind": "runs", "devices": ["another CPU", "cpu"]}
 
 
 def test_group_role_from_what_the_variants_vary():

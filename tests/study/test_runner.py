@@ -180,10 +180,14 @@ def test_study_killed_then_resumed_to_a_report(tmp_path, camvid_root):
     assert f"| {results['best']['run_id']} | box, 2 test images | trained |" in md
     assert "Architecture (architectures): test mIoU, mean of up to 1 seeds:" in md
     assert all(results["runs"][r]["plateau"]["epochs"] == 3 for r in ("unet-s0", "fpn-s0"))  # checked on real curves
+    speed = read_json(out / "speed.json")  # both models retimed on one machine after the last run
+    assert [m["run_ids"] for m in speed["models"]] == [["unet-s0"], ["fpn-s0"]]
+    assert results["speed_source"]["kind"] == "study" and "every model timed on one machine" in md
 
     said.clear()
     run_study(load_study(study_file), say=said.append, report=False)
     assert sum("already done" in line for line in said) == 2, said
+    assert not any(line.startswith("speed:") for line in said)  # speed.json covers every model: not retimed
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path):
