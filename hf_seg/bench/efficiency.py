@@ -25,7 +25,7 @@ from hf_seg.engine.runtime import PRECISIONS, channels_last, check_input_size, c
 from hf_seg.errors import HfSegError
 from hf_seg.inference.predict import load_trained
 from hf_seg.models import SEGFORMER_VARIANTS, build_model
-from hf_seg.recipe import load_recipe
+from hf_seg.recipe import Recipe, load_recipe
 
 @dataclass
 class FlopCount:
@@ -237,13 +237,18 @@ def describe_model(model: torch.nn.Module) -> str:
     return config.model_type
 
 
+def untrained_model(recipe: Recipe) -> PreTrainedModel:
+    """The recipe's model with random weights: weights don't change the cost, and pretrained ones may not be
+    downloadable here (or kept: committed study runs hold none)."""
+    return build_model(dataclasses.replace(recipe.model, pretrained=None), declared_classes(recipe.data))
+
+
 def load_benchmark_target(target: str, image_size: Optional[tuple[int, int]] = None) -> dict:
     """Model, input size and labels for a run folder, saved model folder, Hub id, or recipe JSON (random init)."""
     path = Path(target)
     if path.suffix == ".json":
         recipe = load_recipe(path)
-        # random init: weights don't change the cost, and pretrained ones may not be downloadable here
-        model = build_model(dataclasses.replace(recipe.model, pretrained=None), declared_classes(recipe.data))
+        model = untrained_model(recipe)
         size, source, label = image_size or tuple(recipe.data.image_size), "recipe (random init)", recipe.name
     else:
         loaded = load_trained(target)

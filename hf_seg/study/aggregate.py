@@ -92,8 +92,7 @@ def shared_speed(runs: list[RunResult]) -> dict[str, float]:
     """Images/s per run, averaged over every run of the same model, input size and precision: how a model was trained
     does not change its speed, so identical models get one number instead of their timing noise."""
     def key(r: RunResult) -> str:
-        return json.dumps([r.recipe["model"], r.recipe["data"].get("image_size"), r.efficiency["precision"],
-                           r.efficiency["device_name"]], sort_keys=True)
+        return json.dumps([model_key(r.recipe), r.efficiency["device_name"]])
 
     keys = {r.run_id: key(r) for r in runs}
     by_model: dict[str, list[float]] = {}

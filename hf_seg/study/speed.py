@@ -4,7 +4,6 @@ images/s mix CPU models; this file puts every model on the same one."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import statistics
 from pathlib import Path
@@ -12,10 +11,8 @@ from typing import Callable, Optional
 
 import torch
 
-from hf_seg.bench.efficiency import device_name, environment, pinned_threads, time_forward
-from hf_seg.data import declared_classes
+from hf_seg.bench.efficiency import device_name, environment, pinned_threads, time_forward, untrained_model
 from hf_seg.engine.runtime import MIXED_PRECISION, channels_last
-from hf_seg.models import build_model
 from hf_seg.recipe import recipe_from_dict, recipe_to_dict
 from hf_seg.runs import read_json, write_json
 
@@ -52,8 +49,7 @@ def measure_study_speed(study_dir: Path, recipes: dict[str, dict], options: dict
     built = {}
     for key, entry in models.items():
         recipe = recipe_from_dict(entry["recipe"])
-        model = build_model(dataclasses.replace(recipe.model, pretrained=None), declared_classes(recipe.data))
-        built[key] = (recipe, channels_last(model.to(device).eval(), recipe.train.channels_last))
+        built[key] = (recipe, channels_last(untrained_model(recipe).to(device).eval(), recipe.train.channels_last))
     fps: dict[str, list[float]] = {key: [] for key in models}
     with pinned_threads(options["threads"] if device.type == "cpu" else None) as threads:
         for _ in range(ROUNDS):
