@@ -1,7 +1,8 @@
 """Aggregate a study folder's runs and write report.md and report.pdf: `hf-seg report STUDY_DIR`.
 
-Aggregation reads the run folders only (no dataset, no model). `--no-aggregate` renders from an existing
-analysis/results.json, e.g. committed study files whose runs predate per-image test predictions.
+Aggregation reads the run folders only (no dataset, no model). `--interim` reports the runs finished so far of a
+study still training, labelled as interim; `--no-aggregate` renders from an existing analysis/results.json, e.g.
+committed study files whose runs predate per-image test predictions.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from hf_seg.report import make_report
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study_dir", help="a study folder written by `hf-seg study`")
-    parser.add_argument("--no-aggregate", action="store_true",
-                        help="render from STUDY_DIR/analysis/results.json as it is, without re-aggregating the runs")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--no-aggregate", action="store_true",
+                     help="render from STUDY_DIR/analysis/results.json as it is, without re-aggregating the runs")
+    how.add_argument("--interim", action="store_true",
+                     help="report the runs finished so far of a study still training (labelled INTERIM; groups "
+                          "without their reference and another finished variant are left out)")
 
 
 def run(args: argparse.Namespace) -> None:
-    files = make_report(args.study_dir, aggregate_first=not args.no_aggregate)
+    files = make_report(args.study_dir, aggregate_first=not args.no_aggregate, interim=args.interim)
     print(f"{files.pdf} ({files.pages} pages, {len(files.tables)} tables, {len(files.figures)} figures), {files.md}")

@@ -32,10 +32,12 @@ class ReportFiles:
     figures: list[str]
 
 
-def make_report(study_dir: Path, aggregate_first: bool = True) -> ReportFiles:
-    """Aggregate the study (unless asked not to), then write report.md and report.pdf into the study folder."""
+def make_report(study_dir: Path, aggregate_first: bool = True, interim: bool = False) -> ReportFiles:
+    """Aggregate the study (unless asked not to), then write report.md and report.pdf into the study folder;
+    `interim`: from the runs finished so far, labelled as such on its title."""
     study_dir = Path(study_dir)
-    res = aggregate(study_dir) if aggregate_first else read_json(study_dir / ANALYSIS_DIR / "results.json")
+    res = (aggregate(study_dir, interim=interim) if aggregate_first
+           else read_json(study_dir / ANALYSIS_DIR / "results.json"))
     blocks = build_document(res)
     md, tables, figures = to_markdown(blocks)
     (study_dir / "report.md").write_text(md)

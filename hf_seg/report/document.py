@@ -66,8 +66,8 @@ def _comparison_table(res: dict) -> Table:
             rows.append([group, v + (" *" if v == spec["best_by_val"] else ""), pm(r["val_miou"], r["val_miou_std"]),
                          pm(r["test_miou"], r["test_miou_std"]), pct(r["test_mdice"]), pct(r["test_pixel_acc"]),
                          f"{r['params_m']:.1f}", f"{r['gflops']:.2f}", f"{r['fps']:.1f}", f"{r['train_minutes']:.1f}"])
-    seeds = len(res["study"]["seeds"])
-    spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed per variant"
+    seeds = max(len(r["run_ids"]) for r in res["variants"].values())
+    spread = "mean ± std over each variant's seeds, Table 3 says how many" if seeds > 1 else "one seed per variant"
     return Table(f"Comparison (percent, {spread}; * = best of its group on validation; "
                  f"GFLOPs per image, img/s at batch 1, training minutes incl. per-epoch validation)",
                  ["group", "variant", "val mIoU", "test mIoU", "test mDice", "pixel acc", "params M", "GFLOPs", "img/s",
@@ -167,6 +167,15 @@ def _code_text(study: dict) -> str:
             f"every run's resolved recipe, and `hf-seg study {study['file']}` reruns it.")
 
 
+def interim_text(interim: dict) -> str:
+    """The warning that opens an interim report: how much has finished and what is left out until it has."""
+    cut = "; ".join(f"{c['group']}: {', '.join(c['variants'])}" for c in interim["left_out"])
+    return (f"Interim report: {interim['finished']} of the {interim['planned']} planned runs have finished. Every "
+            "number below comes from those runs alone and will change as the others finish; intervals need two seeds "
+            "of both variants." + (f" Left out until their runs finish (group: variants): {cut}." if cut else "")
+            + " The study's runner writes the final report when its last run is done.")
+
+
 def build_document(res: dict) -> list:
     """The report as blocks: ('title'|'h'|'p', text), ('bullets', [text]), Table, Figure."""
     study = res["study"]
@@ -177,8 +186,11 @@ def build_document(res: dict) -> list:
     answers = [plateau_answer(res)] + [answer(res, g) for g in res["groups"]]
     answers += [a for a in (imbalance_answer(res),) if a]
     answers += [efficiency_answer(res), failure_answer(res), cost_answer(res)]
+    interim = res.get("interim")
     blocks: list = [
-        ("title", f"Study {study['name']}"),
+        ("title", f"Study {study['name']}" + (f" (INTERIM: {interim['finished']} of {interim['planned']} runs)"
+                                              if interim else "")),
+        *([("p", interim_text(interim))] if interim else []),
         ("p", ((study.get("description") or "") + " ").lstrip()
          + f"{plural(len(res['runs']), 'training run')}, {plural(len(res['variants']), 'variant')} in "
            f"{plural(len(res['groups']), 'group')}, {runs_total / 60:.1f} hours of training in all. Best on validation: "

@@ -58,8 +58,16 @@ class RunResult:
         return sum(r.get("seconds", 0.0) for r in self.history) / 60
 
 
-def load_runs(study_dir: Path) -> tuple[dict, list[RunResult]]:
-    """plan.json and every planned run folder, each required to be trained, tested and benchmarked."""
+RUN_FILES = (RunFolder.RECIPE, RunFolder.VAL_METRICS, "test_metrics.json", RunFolder.EFFICIENCY)
+"""What a finished run of a study leaves: trained, tested once, benchmarked."""
+
+
+def load_runs(study_dir: Path, interim: bool = False) -> tuple[dict, list[RunResult]]:
+    """plan.json and every planned run folder, each required to be trained, tested and benchmarked.
+
+    With `interim`, the runs still missing a file are left out and the plan is cut to what the finished runs can
+    answer (`interim_plan`); plan["interim"] then says what is missing.
+    """
     study_dir = Path(study_dir)
     if not (study_dir / "plan.json").is_file():
         raise StudyResultsError(f"'{study_dir}' has no plan.json; it is not a study folder (run `hf-seg study`)")
@@ -67,14 +75,39 @@ def load_runs(study_dir: Path) -> tuple[dict, list[RunResult]]:
     runs = []
     for entry in plan["runs"]:
         run = RunFolder(study_dir / "runs" / entry["run_id"])
-        for needed in (run.RECIPE, run.VAL_METRICS, "test_metrics.json", run.EFFICIENCY):
-            if not (run / needed).is_file():
-                raise StudyResultsError(f"run '{run.path}' has no {needed}; finish the study with `hf-seg study`")
+        missing = [f for f in RUN_FILES if not (run / f).is_file()]
+        if missing and interim:
+            continue
+        if missing:
+            raise StudyResultsError(f"run '{run.path}' has no {missing[0]}; finish the study with `hf-seg study`, or "
+                                    f"`hf-seg report {study_dir} --interim` for a report of the finished runs")
         runs.append(RunResult(run_id=entry["run_id"], variant=entry["variant"], seed=entry["seed"],
                               members=entry["members"], recipe=run.read(run.RECIPE), history=run.history(),
                               val=run.read(run.VAL_METRICS), test=run.read("test_metrics.json"),
                               efficiency=run.read(run.EFFICIENCY)))
-    return plan, runs
+    return (interim_plan(plan, runs) if interim else plan), runs
+
+
+def interim_plan(plan: dict, runs: list[RunResult]) -> dict:
+    """The plan cut to the finished runs: variants without a finished run are dropped, and so is every group left
+    without its reference or without a variant to compare with it; "interim" records the counts and what was cut."""
+    if not runs:
+        raise StudyResultsError("no run of the study has finished yet (trained, tested and benchmarked); an interim "
+                                "report needs at least one")
+    finished = {m[1] for r in runs for m in r.members}
+    groups, cut = {}, []
+    for group, variants in plan["study"]["groups"].items():
+        kept = {v: o for v, o in variants.items() if v in finished}
+        if next(iter(variants)) in kept and len(kept) >= 2:
+            groups[group] = kept
+        if len(kept) < len(variants):
+            cut.append({"group": group, "variants": [v for v in variants if v not in groups.get(group, {})]})
+    if not groups:
+        raise StudyResultsError(f"no group of the study has its reference and another variant finished yet "
+                                f"({len(runs)} of {len(plan['runs'])} runs finished); an interim report needs one")
+    done = {r.run_id for r in runs}
+    return {"study": {**plan["study"], "groups": groups}, "runs": [e for e in plan["runs"] if e["run_id"] in done],
+            "interim": {"finished": len(runs), "planned": len(plan["runs"]), "left_out": cut}}
 
 
 def _mean_std(values: list[Optional[float]]) -> tuple[Optional[float], Optional[float]]:
@@ -267,13 +300,14 @@ def sam_comparisons(study_dir: Path) -> list[dict]:
     return [{**read_json(p), "source": str(p.relative_to(study_dir))} for p in found]
 
 
-def aggregate(study_dir: Path, band_px: int = 3, examples: int = 3) -> dict:
+def aggregate(study_dir: Path, band_px: int = 3, examples: int = 3, interim: bool = False) -> dict:
     """Everything the report cites, into study_dir/analysis/ (results.json + figures); returns results.json's content.
 
-    Reads the study's run folders only: no dataset is built and no model is run.
+    Reads the study's run folders only: no dataset is built and no model is run. `interim`: from the finished runs
+    only, for a look at a study still training (results["interim"] says so).
     """
     study_dir = Path(study_dir)
-    plan, runs = load_runs(study_dir)
+    plan, runs = load_runs(study_dir, interim)
     out = study_dir / ANALYSIS_DIR
     out.mkdir(exist_ok=True)
     results = summarise(plan, runs, audit_splits(study_dir, runs), out,
@@ -281,6 +315,8 @@ def aggregate(study_dir: Path, band_px: int = 3, examples: int = 3) -> dict:
     results["failure"] = analyse_best_model(study_dir / "runs" / results["best"]["run_id"], out, band_px, examples)
     results["figures"].update(results["failure"].pop("figures"))
     results["sam"] = sam_comparisons(study_dir)
+    if "interim" in plan:
+        results["interim"] = plan["interim"]
     write_json(out / "results.json", results)
     return results
 

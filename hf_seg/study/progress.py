@@ -110,4 +110,6 @@ def format_progress(study: Study, rows: list[dict]) -> str:
                  f"far; plateau check: {sum(p['plateaued'] for p in checked)} of {len(checked)} pass; about "
                  f"{hours:.1f} h left" + (f" (+ {unknown} run(s) with nothing to estimate from yet)"
                                           if unknown else "") + f"; study folder {study.out_dir}")
+    if 0 < done < len(rows):
+        lines.append(f"a report of the finished runs so far: hf-seg report {study.out_dir} --interim")
     return "\n".join(lines)

@@ -183,6 +183,16 @@ def test_report_files_pages_and_tables(results, monkeypatch):
     assert b"Table 9:" not in text
 
 
+def test_an_interim_report_says_so_in_its_title_and_first_paragraph(results):
+    res, _ = results
+    interim = {"finished": 5, "planned": 9, "left_out": [{"group": "losses", "variants": ["dice"]}]}
+    blocks = build_document({**res, "interim": interim})
+    assert blocks[0] == ("title", "Study tiny (INTERIM: 5 of 9 runs)")
+    assert blocks[1][0] == "p" and blocks[1][1].startswith("Interim report: 5 of the 9 planned runs have finished.")
+    assert "(group: variants): losses: dice." in blocks[1][1]
+    assert build_document(res)[0] == ("title", "Study tiny")
+
+
 def test_sam_table_added_when_a_comparison_exists(results):
     res, _ = results
     method = {"mean_iou": 0.4, "mean_dice": 0.5, "overall_accuracy": 0.7, "unclaimed_share": 0.1,

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from hf_seg.study.aggregate import (RunResult, StudyResultsError, group_role, load_runs, pareto_front, rare_classes,
-                              sam_comparisons, shared_speed, speed_per_run, split_label,
-                              summarise_variant)
+from hf_seg.study.aggregate import (RunResult, StudyResultsError, group_role, interim_plan, load_runs, pareto_front,
+                                   rare_classes, sam_comparisons, shared_speed, speed_per_run, split_label,
+                                   summarise_variant)
 from hf_seg.metrics.failure import rank_images
 from hf_seg.study.failures import analyse_predictions
 from hf_seg.study.speed import model_key
@@ -124,8 +124,31 @@ def test_load_runs_names_what_is_missing(tmp_path):
     (tmp_path / "plan.json").write_text(json.dumps({"study": {}, "runs": [{"run_id": "a-s0", "variant": "a", "seed": 0,
                                                                            "members": [["g", "a"]]}]}))
     (tmp_path / "runs" / "a-s0").mkdir(parents=True)
-    with pytest.raises(StudyResultsError, match="a-s0' has no recipe.json"):
+    with pytest.raises(StudyResultsError, match="a-s0' has no recipe.json; .*--interim"):
         load_runs(tmp_path)
+    with pytest.raises(StudyResultsError, match="no run of the study has finished yet"):
+        load_runs(tmp_path, interim=True)
+
+
+def test_an_interim_plan_keeps_only_groups_whose_reference_and_another_variant_finished():
+    groups = {"arch": {"a": {}, "b": {"model.arch": "fpn"}, "c": {"model.arch": "pan"}},
+              "loss": {"a": {}, "d": {"loss.name": "dice"}},
+              "aug": {"e": {"data.augment": []}, "a": {}}}
+    plan = {"study": {"name": "s", "groups": groups},
+            "runs": [{"run_id": f"{v}-s{s}", "variant": v, "seed": s, "members": []}
+                     for v, s in [("a", 0), ("b", 0), ("c", 0), ("d", 0), ("e", 0), ("a", 1)]]}
+    a, b = run("a-s0", 0.5, 0.5), run("b-s0", 0.5, 0.5)
+    a.members, b.members = [["arch", "a"], ["loss", "a"], ["aug", "a"]], [["arch", "b"]]
+    cut = interim_plan(plan, [a, b])
+    # loss has only its reference, aug lacks its reference e: neither can compare anything yet
+    assert cut["study"]["groups"] == {"arch": {"a": {}, "b": {"model.arch": "fpn"}}}
+    assert [e["run_id"] for e in cut["runs"]] == ["a-s0", "b-s0"]
+    assert cut["interim"] == {"finished": 2, "planned": 6, "left_out": [
+        {"group": "arch", "variants": ["c"]}, {"group": "loss", "variants": ["a", "d"]},
+        {"group": "aug", "variants": ["e", "a"]}]}
+    assert plan["study"]["groups"] is groups and len(groups["arch"]) == 3  # the plan itself is left as it was
+    with pytest.raises(StudyResultsError, match="no group of the study has its reference and another variant"):
+        interim_plan(plan, [a])
 
 
 def test_sam_comparisons_are_found_in_runs_and_the_study_folder(tmp_path):

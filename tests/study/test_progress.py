@@ -61,6 +61,7 @@ def test_states_scores_plateau_and_time_left(tmp_path):
     # 21 epochs trained; 5 + 6 + 8 + 8 left at the finished runs' 30 s per epoch
     assert "1 of 6 runs done, 0.2 h of training so far; plateau check: 1 of 2 pass; about 0.2 h left" in text
     assert "+2.0 FLAG" in text and "+0.5 ok" in text
+    assert text.endswith(f"hf-seg report {study.out_dir} --interim")  # some runs done, not all
     assert not (study.out_dir / "locks" / "b-s0.lock").exists()  # only existing locks are probed
 
 
