@@ -21,7 +21,6 @@ from datasets import Dataset, DatasetDict
 from transformers import PreTrainedModel
 
 from hf_seg.data import build_datasets, make_transform, read_split, set_transform
-from hf_seg.data.split_file import split_fingerprint  # noqa: F401  (re-exported: the one split fingerprint)
 from hf_seg.errors import HfSegError
 from hf_seg.labels import ClassInfo
 from hf_seg.models import load_model

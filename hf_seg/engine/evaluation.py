@@ -20,10 +20,11 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from hf_seg.data.images import load_rgb
+from hf_seg.data.split_file import split_fingerprint
 from hf_seg.labels import ClassInfo
 from hf_seg.metrics import ConfusionMatrix, metrics_from_confusion
 from hf_seg.metrics.failure import per_image_miou, rank_images
-from hf_seg.runs import RunFolder, RunFolderError, checkpoint_id, split_fingerprint
+from hf_seg.runs import RunFolder, RunFolderError, checkpoint_id
 from hf_seg.engine.runtime import channels_last, data_workers, make_accelerator
 
 EXAMPLES = 3
