@@ -122,19 +122,23 @@ def _plateau_table(res: dict) -> Table:
     for v, row in res["variants"].items():
         checks = [(res["runs"][i]["seed"], res["runs"][i]["plateau"]) for i in row["run_ids"]]
         if all(c is None for _, c in checks):
-            rows.append([v, "n/a", "n/a", "not checkable"])
+            rows.append([v, "n/a", "n/a", "n/a", "not checkable"])
             continue
         per_seed = "; ".join(f"s{s}: {pct(c['at_value'])} -> {pct(c['best_late_value'])} ({points(c['gain'])}"
                              + (f", late std {100 * c['late_std']:.1f}" if c["late_std"] is not None else "") + ")"
                              for s, c in checks if c is not None)
+        best_to_best = ", ".join(f"s{s} {points(c['gain_over_best_before'])}" for s, c in checks
+                                 if c is not None and "gain_over_best_before" in c) or "n/a"
         first = next(c for _, c in checks if c is not None)
         flagged = [s for s, c in checks if c is not None and not c["plateaued"]]
-        rows.append([v, f"{first['epochs']} (at {first['at_epoch']})", per_seed,
+        rows.append([v, f"{first['epochs']} (at {first['at_epoch']})", per_seed, best_to_best,
                      "yes" if not flagged else "FLAGGED: " + ", ".join(f"s{s}" for s in flagged)])
     return Table(f"Plateau check per variant and seed: validation mIoU at 75% of the epochs -> best over the last 25% "
                  f"(gain in points; late std: the scatter of the evaluations after 75%, which a flat curve's gain also reflects); "
-                 f"a run plateaus when the gain is under {100 * PLATEAU_POINTS:g} point",
-                 ["variant", "epochs (75% at)", "per seed", "plateaued"], rows)
+                 f"a run plateaus when the gain is under {100 * PLATEAU_POINTS:g} point. Beside it, best after 75% minus "
+                 "best up to 75%: what the last quarter added to the best checkpoint, free of the bias of a maximum "
+                 "against one value",
+                 ["variant", "epochs (75% at)", "per seed", "best after - best before", "plateaued"], rows)
 
 
 def _pilot_text(res: dict) -> str:

@@ -173,6 +173,13 @@ def plateau_answer(res: dict) -> str:
             "75%)")
     if failed:
         text += "; flagged: " + ", ".join(f"{k} ({points(checks[k]['gain'])})" for k in failed)
+        noise = [k for k in failed if checks[k].get("gain_over_best_before", PLATEAU_POINTS) < PLATEAU_POINTS]
+        if noise:
+            text += (f". Of the flagged, {len(noise)} of {len(failed)} improved on their own best value up to 75% by "
+                     f"less than {100 * PLATEAU_POINTS:g} point (" + ", ".join(
+                         f"{k} {points(checks[k]['gain_over_best_before'])}" for k in noise)
+                     + "): their value at 75% lay below an earlier evaluation, so these flags come from the scatter "
+                       "of the validation score more than from further learning")
     if unknown:
         text += "; not checkable (too few evaluations): " + ", ".join(unknown)
     return text + "."

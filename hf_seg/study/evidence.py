@@ -31,7 +31,10 @@ def plateau(history: list[dict], key: str = "val_mean_iou") -> Optional[dict]:
     return {"epochs": points[-1][0], "at_epoch": at_epoch, "at_value": at_value, "best_late_epoch": best_epoch,
             "best_late_value": best_value, "gain": gain, "plateaued": gain < PLATEAU_POINTS,
             # how much the late values scatter: a flat curve's best of n evaluations exceeds one of them by ~this much
-            "late_std": statistics.stdev(late) if len(late) > 1 else None}
+            "late_std": statistics.stdev(late) if len(late) > 1 else None,
+            # best against best: what the last quarter adds to the best checkpoint so far, without the bias of
+            # comparing a maximum with one noisy value (reported beside the check, which stays as defined)
+            "gain_over_best_before": best_value - max(p[1] for p in before)}
 
 
 def paired_difference(variant: dict[int, float], reference: dict[int, float], level: float = 0.95) -> Optional[dict]:

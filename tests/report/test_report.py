@@ -11,11 +11,12 @@ import pytest
 from hf_seg import report
 from hf_seg.study import figures as study_figures
 from hf_seg.study.aggregate import RunResult, summarise
+from hf_seg.study.evidence import plateau
 from hf_seg.report import ReportError, make_report
 from hf_seg.report.document import _code_text, build_document
 from hf_seg.report.markdown import to_markdown
 from hf_seg.report.pdf import to_pdf
-from hf_seg.report.prose import schedule_text, speed_source_text
+from hf_seg.report.prose import plateau_answer, schedule_text, speed_source_text
 from hf_seg.runs import write_json
 from hf_seg.study.plan import load_study, plan_runs, resolve_recipe
 
@@ -159,7 +160,8 @@ def test_sentences_cite_the_tables_numbers(results):
     assert "assigns blocks of 30 s of each sequence to train/validation/test in proportions 0.7/0.15/0.15" in md
     # every fake curve rises to its last epoch: 3 epochs, value at epoch 2 against epoch 3, a gain of val/3 > 1 point
     assert "Training to a plateau: 0 of 6 runs pass" in md and "flagged: dice-s0 (+14.7)" in md
-    assert "| unet | 3 (at 2) | s0: 33.3 -> 50.0 (+16.7) | FLAGGED: s0 |" in md  # one late evaluation: no std
+    assert "| unet | 3 (at 2) | s0: 33.3 -> 50.0 (+16.7) | s0 +16.7 | FLAGGED: s0 |" in md  # one late evaluation: no std
+    assert "improved on their own best value up to 75%" not in md  # rising curves: their flags are not noise
     # the best run's confusion matrix counts 36 x 40 = 1,440 pixels over its 50 test images
     assert "Annotation: a mask labels 29 pixels per test image on average" in md
     assert "the test score counts 1,440 labelled pixels in a 6x6 confusion matrix, against 50 decisions" in md
@@ -238,6 +240,16 @@ def test_the_shipped_studies_fit_the_page_limit(study_file, tmp_path, monkeypatc
     pages = to_pdf(blocks, tmp_path, tmp_path / "report.pdf")
     assert pages <= report.MAX_PAGES and pdf_pages(tmp_path / "report.pdf") == pages
     assert len(tables) == 8 and len(figures) == 6
+
+
+def test_flags_of_flat_curves_with_a_low_value_at_75_percent_are_told_apart():
+    dip = plateau([{"epoch": e, "val_mean_iou": v} for e, v in enumerate([0.3, 0.45, 0.46, 0.45, 0.46, 0.44, 0.455, 0.458], 1)])
+    rise = plateau([{"epoch": e, "val_mean_iou": v} for e, v in enumerate([0.3, 0.4, 0.42, 0.43, 0.44, 0.44, 0.46, 0.47], 1)])
+    text = plateau_answer({"runs": {"a-s0": {"plateau": dip}, "b-s0": {"plateau": rise}, "c-s0": {"plateau": None}}})
+    assert text.startswith("Training to a plateau: 0 of 3 runs pass")
+    assert ("flagged: a-s0 (+1.8), b-s0 (+3.0). Of the flagged, 1 of 2 improved on their own best value up to 75% by less "
+            "than 1 point (a-s0 -0.2)") in text
+    assert text.endswith("not checkable (too few evaluations): c-s0.")
 
 
 def test_the_schedule_in_words_names_the_decay_end_and_floor_only_when_set():

@@ -14,6 +14,11 @@ def test_plateau_compares_the_best_late_value_with_the_value_at_75_percent():
     assert flat["at_epoch"] == 6 and flat["best_late_epoch"] == 8
     assert flat["gain"] == pytest.approx(0.003) and flat["plateaued"]
     assert flat["late_std"] == pytest.approx(0.0084853, abs=1e-6)  # epochs 7 and 8: 0.40, 0.412
+    assert flat["gain_over_best_before"] == pytest.approx(0.002)  # 0.412 against the best up to epoch 6, 0.41
+    # one low value at 75% flags a flat curve; best against best shows that the last quarter added nothing
+    dip = plateau(history([0.3, 0.45, 0.46, 0.45, 0.46, 0.44, 0.455, 0.458]))
+    assert dip["gain"] == pytest.approx(0.018) and not dip["plateaued"]
+    assert dip["gain_over_best_before"] == pytest.approx(-0.002)
     rising = plateau(history([0.1, 0.2, 0.3, 0.35, 0.38, 0.40, 0.43, 0.45]))
     assert rising["gain"] == pytest.approx(0.05) and not rising["plateaued"]
     sparse = plateau(history([0.2, 0.3, 0.31, 0.315], every=3))  # evaluations at 3, 6, 9, 12: 75% = epoch 9
