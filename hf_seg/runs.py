@@ -233,6 +233,7 @@ class RunFolder:
     HISTORY: ClassVar[str] = "history.jsonl"
     LEDGER: ClassVar[str] = "evaluations.jsonl"
     VAL_METRICS: ClassVar[str] = "val_metrics.json"
+    TEST_METRICS: ClassVar[str] = "test_metrics.json"  # metrics_file("test"): the one test evaluation's scores
     EFFICIENCY: ClassVar[str] = "efficiency.json"
     CURVES: ClassVar[str] = "curves.png"
     SPLITS: ClassVar[tuple[str, ...]] = ("train", "validation", "test")

@@ -58,7 +58,7 @@ class RunResult:
         return sum(r.get("seconds", 0.0) for r in self.history) / 60
 
 
-RUN_FILES = (RunFolder.RECIPE, RunFolder.VAL_METRICS, "test_metrics.json", RunFolder.EFFICIENCY)
+RUN_FILES = (RunFolder.RECIPE, RunFolder.VAL_METRICS, RunFolder.TEST_METRICS, RunFolder.EFFICIENCY)
 """What a finished run of a study leaves: trained, tested once, benchmarked."""
 
 
@@ -76,14 +76,14 @@ def load_runs(study_dir: Path, interim: bool = False) -> tuple[dict, list[RunRes
     for entry in plan["runs"]:
         run = RunFolder(study_dir / "runs" / entry["run_id"])
         missing = [f for f in RUN_FILES if not (run / f).is_file()]
-        if missing and interim:
-            continue
         if missing:
+            if interim:
+                continue
             raise StudyResultsError(f"run '{run.path}' has no {missing[0]}; finish the study with `hf-seg study`, or "
                                     f"`hf-seg report {study_dir} --interim` for a report of the finished runs")
         runs.append(RunResult(run_id=entry["run_id"], variant=entry["variant"], seed=entry["seed"],
                               members=entry["members"], recipe=run.read(run.RECIPE), history=run.history(),
-                              val=run.read(run.VAL_METRICS), test=run.read("test_metrics.json"),
+                              val=run.read(run.VAL_METRICS), test=run.read(run.TEST_METRICS),
                               efficiency=run.read(run.EFFICIENCY)))
     return (interim_plan(plan, runs) if interim else plan), runs
 

@@ -65,7 +65,7 @@ def analyse_best_model(run_dir: Path, out_dir: Path, band_px: int = 3, examples:
 
     Reads only the run folder (test_metrics.json, test_predictions.npz): no dataset is built and no model is run.
     """
-    run = RunFolder(run_dir).require(RunFolder.DATA_STATS, "test_metrics.json", fix="train and evaluate it on test first")
+    run = RunFolder(run_dir).require(RunFolder.DATA_STATS, RunFolder.TEST_METRICS, fix="train and evaluate it on test first")
     stored = read_predictions(run.predictions_file("test"))
     class_info = ClassInfo.from_dict(run.read(run.DATA_STATS)["class_info"])
     names, ignore_index = list(class_info.names), class_info.ignore_index

@@ -187,7 +187,7 @@ def _finish_run(study: Study, runs: list[PlannedRun], i: int, run: PlannedRun, l
     if not (run_dir / "efficiency.json").is_file():
         measure_efficiency(run_dir, run.recipe, study.efficiency)
         steps.append("benchmarked")
-    test = folder.read("test_metrics.json")
+    test = folder.read(folder.TEST_METRICS)
     left = sum(not run_trained(study.out_dir / "runs" / r.run_id) for r in runs)
     eta = f", about {stats['seconds'] / stats['trained'] * left / 60:.0f} min left" if stats["trained"] and left else ""
     say(f"{label}: {' + '.join(steps) or 'already done'}; test mIoU {100 * test['mean_iou']:.1f} | "
