@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hf_seg.report.blocks import Figure, Table
+from hf_seg.report.blocks import Figure, Table, number_references
 from hf_seg.study.evidence import PLATEAU_POINTS
 from hf_seg import __version__
 from hf_seg.report.prose import (answer, cost_answer, efficiency_answer, failure_answer, imbalance_answer, interval,
@@ -23,7 +23,7 @@ def _split_table(res: dict) -> Table:
                  f"stretches closer than {res['splits'][0]['min_gap_seconds']} s to a train frame, and the smallest "
                  f"time gap from a test frame to a train frame of its sequence",
                  ["split", "train", "val", "test", "test sequences", "shared groups", "near-train stretches",
-                  "test-train gap s", "leak-free", "runs"], rows)
+                  "test-train gap s", "leak-free", "runs"], rows, key="splits")
 
 
 def _setup_table(res: dict) -> Table:
@@ -43,7 +43,7 @@ def _setup_table(res: dict) -> Table:
         ("model selection", "best validation mIoU checkpoint; test evaluated once per run"),
     ]
     return Table(f"Setup shared by every run: the base recipe {res['study']['base_recipe']} with the study's profile "
-                 "(each variant changes only what Table 3 lists)",
+                 "(each variant changes only what @table:variants lists)",
                  ["setting", "value"], [[k, v] for k, v in items])
 
 
@@ -55,7 +55,7 @@ def _variants_table(res: dict) -> Table:
             runs = ids[0] if len(ids) == 1 else f"{ids[0].rsplit('-s', 1)[0]} ({len(ids)} seeds)"
             rows.append([group, v, overrides_text(res["variants"][v]["overrides"]), runs])
     return Table("Variants: recipe overrides per group (identical setups share one run)",
-                 ["group", "variant", "overrides", "run"], rows)
+                 ["group", "variant", "overrides", "run"], rows, key="variants")
 
 
 def _comparison_table(res: dict) -> Table:
@@ -67,11 +67,12 @@ def _comparison_table(res: dict) -> Table:
                          pm(r["test_miou"], r["test_miou_std"]), pct(r["test_mdice"]), pct(r["test_pixel_acc"]),
                          f"{r['params_m']:.1f}", f"{r['gflops']:.2f}", f"{r['fps']:.1f}", f"{r['train_minutes']:.1f}"])
     seeds = max(len(r["run_ids"]) for r in res["variants"].values())
-    spread = "mean ± std over each variant's seeds, Table 3 says how many" if seeds > 1 else "one seed per variant"
+    spread = ("mean ± std over each variant's seeds, @table:variants says how many" if seeds > 1 else
+              "one seed per variant")
     return Table(f"Comparison (percent, {spread}; * = best of its group on validation; "
                  f"GFLOPs per image, img/s at batch 1, training minutes incl. per-epoch validation)",
                  ["group", "variant", "val mIoU", "test mIoU", "test mDice", "pixel acc", "params M", "GFLOPs", "img/s",
-                  "train min"], rows)
+                  "train min"], rows, key="comparison")
 
 
 def _per_class_table(res: dict) -> Table:
@@ -149,9 +150,9 @@ def _pilot_text(res: dict) -> str:
     epoch_s = [res["runs"][i]["train_minutes"] * 60 / res["runs"][i]["epochs"] for i in res["pilot"].values()]
     low, high = round(min(epoch_s)), round(max(epoch_s))
     seconds = f"{low}" if low == high else f"{low}-{high}"
-    text = (f"Schedule: {tr['epochs']} epochs, {schedule_text(o)}, validation every {tr['eval_every']} epoch(s). "
+    text = (f"Schedule: {tr['epochs']} epochs, {schedule_text(o)}, validation every {plural(tr['eval_every'], 'epoch')}. "
             f"The first seed of every architecture is the "
-            f"pilot that checks it (seed {res['pilot_seed']}, the pilot figure): {len(passed)} of {len(checks)} checkable "
+            f"pilot that checks it (seed {res['pilot_seed']}, @figure:pilot): {len(passed)} of {len(checks)} checkable "
             f"runs pass the plateau check" + (" (" + ", ".join(f"{v} {points(c['gain'])}" for v, c in checks.items())
                                               + " points gained after 75%)" if checks else "")
             + f"; an epoch, validation included, took {seconds} s on average for them on this machine.")
@@ -214,7 +215,7 @@ def build_document(res: dict) -> list:
         ("h", "Training schedule and plateau check"),
         *([("p", _pilot_text(res)),
            Figure("Pilot: validation mIoU per epoch of one run per architecture; the plateau check compares the best "
-                  "value right of the dashed line with the value on it", res["figures"]["pilot"], 0.75)]
+                  "value right of the dashed line with the value on it", res["figures"]["pilot"], 0.75, key="pilot")]
           if res.get("pilot") else []),
         _plateau_table(res),
         ("h", "Results"),
@@ -225,16 +226,16 @@ def build_document(res: dict) -> list:
                res["figures"]["curves"]),
         Figure("Test mIoU against inference speed; the dashed line joins the Pareto-optimal variants (variants that "
                "share a run are drawn once, under their first name; variants scored on another test split are left out; a name "
-               "that would overprint another is omitted, Table 4 has every variant)",
+               "that would overprint another is omitted, @table:comparison has every variant)",
                res["figures"]["pareto"], 0.75),
         ("h", f"Best model: {best['name']}"),
         ("p", f"Per-image test mIoU of {res['failure']['run_id']}: mean {pct(res['failure']['per_image']['mean'])}, "
               f"median {pct(res['failure']['per_image']['median'])}, from {pct(res['failure']['per_image']['min'])} to "
-              f"{pct(res['failure']['per_image']['max'])}. The figure shows the "
+              f"{pct(res['failure']['per_image']['max'])}. @figure:examples shows the "
               f"{sum(e['kind'] == 'best' for e in res['failure']['examples'])} best and "
               f"{sum(e['kind'] == 'worst' for e in res['failure']['examples'])} worst test images."),
         Figure("Best and worst test images by per-image mIoU: image, ground truth, prediction, errors",
-               res["figures"]["examples"], 0.8),
+               res["figures"]["examples"], 0.8, key="examples"),
         Figure(f"Failure analysis on test: error rate within {res['failure']['band']['band_px']} px of a boundary vs "
                "interior; object IoU by connected-component area; confusion matrix normalised per true class",
                res["figures"]["failures"]),
@@ -246,4 +247,4 @@ def build_document(res: dict) -> list:
     if res.get("sam"):
         blocks += [("h", "SAM zero-shot comparison"), *[("p", p) for p in sorted({sam["protocol"] for sam in res["sam"]})],
                    _sam_table(res)]
-    return blocks
+    return number_references(blocks)

@@ -98,7 +98,7 @@ def answer(res: dict, group: str) -> str:
     spec, rows = res["groups"][group], _rows(res, group)
     ref, role = rows[0], spec["role"]
     seeds = max(len(r["run_ids"]) for r in rows)
-    head = f"test mIoU, mean of up to {seeds} seeds: {_ranked_test(rows)}. Paired differences from {ref['name']}: "
+    head = f"test mIoU, mean of up to {plural(seeds, 'seed')}: {_ranked_test(rows)}. Paired differences from {ref['name']}: "
     if role == "architectures":
         return f"Architecture ({group}): {head}{_paired(res, group)}.{spread_text(res, group)}"
     if role == "encoders":
@@ -262,4 +262,4 @@ def split_text(res: dict) -> str:
     fractions = "/".join(f"{f:g}" for f in sp["fractions"])
     return (f"The base recipe's group split assigns {unit} to train/validation/test in proportions {fractions} "
             f"(seed {sp['seed']}) and drops the frames within {sp['buffer_seconds'] / 2:g} s of an edge between two "
-            "splits, so no group is in two splits; Table 1 audits every split the study used.")
+            "splits, so no group is in two splits; @table:splits audits every split the study used.")

@@ -151,9 +151,9 @@ def test_summary_picks_best_by_validation_on_the_common_split(results):
 def test_sentences_cite_the_tables_numbers(results):
     res, _ = results
     md, tables, figures = to_markdown(build_document(res))
-    assert ("Architecture (architectures): test mIoU, mean of up to 1 seeds: fpn 49.0, unet 48.0. Paired differences "
+    assert ("Architecture (architectures): test mIoU, mean of up to 1 seed: fpn 49.0, unet 48.0. Paired differences "
             "from unet: fpn n/a (fewer than 2 shared seeds).") in md
-    assert "Loss (losses): test mIoU, mean of up to 1 seeds: ce 48.0, focal 46.0, dice 42.0." in md
+    assert "Loss (losses): test mIoU, mean of up to 1 seed: ce 48.0, focal 46.0, dice 42.0." in md
     assert ("split_official (leaky: test frames 0.1 s from train) scores test mIoU 60.0 on its own 233-image test set "
             "vs 48.0 for split_group (leak-free, 50 images): +12.0 points (different test images") in md
     assert "validation mIoU from 50.0 to 52.5 (+2.5 points)" in md
@@ -168,6 +168,13 @@ def test_sentences_cite_the_tables_numbers(results):
     # the comparison table holds the same numbers as the sentences
     row = next(line for line in md.splitlines() if line.startswith("| architectures | fpn *"))
     assert "| 53.0 | 49.0 |" in row
+    # cross-references name the numbers the tables and figures got, whatever comes before them
+    number = {name: re.search(rf"\*\*Table (\d+): {name}", md)[1] for name in ("Splits", "Variants", "Comparison")}
+    assert "@table" not in md and "@figure" not in md
+    assert f"Table {number['Splits']} audits every split" in md
+    assert f"each variant changes only what Table {number['Variants']} lists" in md
+    assert f"Table {number['Comparison']} has every variant" in md
+    assert "validation every 1 epoch." in md
 
 
 def test_report_files_pages_and_tables(results, monkeypatch):
