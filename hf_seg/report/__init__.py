@@ -6,6 +6,7 @@ then renders the same blocks as Markdown and as PDF.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +35,24 @@ class ReportFiles:
 
 def make_report(study_dir: Path, aggregate_first: bool = True, interim: bool = False) -> ReportFiles:
     """Aggregate the study (unless asked not to), then write report.md and report.pdf into the study folder;
-    `interim`: from the runs finished so far, labelled as such on its title."""
+    `interim`: aggregate the runs finished so far and say so on the title (without aggregating, results.json already
+    records whether it was interim). A report over the page limit replaces neither file."""
     study_dir = Path(study_dir)
     res = (aggregate(study_dir, interim=interim) if aggregate_first
            else read_json(study_dir / ANALYSIS_DIR / "results.json"))
     blocks = build_document(res)
     md, tables, figures = to_markdown(blocks)
-    (study_dir / "report.md").write_text(md)
-    pdf = study_dir / "report.pdf"
-    pages = to_pdf(blocks, study_dir, pdf)
-    if pages > MAX_PAGES:
-        raise ReportError(f"'{pdf}' has {pages} pages, more than {MAX_PAGES}; study fewer variants or groups")
-    return ReportFiles(study_dir / "report.md", pdf, pages, tables, figures)
+    md_path, pdf = study_dir / "report.md", study_dir / "report.pdf"
+    tmp_md, tmp_pdf = (p.with_name(f".{p.name}.tmp{os.getpid()}") for p in (md_path, pdf))
+    try:
+        pages = to_pdf(blocks, study_dir, tmp_pdf)
+        if pages > MAX_PAGES:
+            raise ReportError(f"the report of '{study_dir}' would have {pages} pages, more than {MAX_PAGES}; study "
+                              "fewer variants or groups")
+        tmp_md.write_text(md)
+        os.replace(tmp_pdf, pdf)
+        os.replace(tmp_md, md_path)
+    finally:
+        tmp_pdf.unlink(missing_ok=True)
+        tmp_md.unlink(missing_ok=True)
+    return ReportFiles(md_path, pdf, pages, tables, figures)

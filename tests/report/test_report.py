@@ -219,8 +219,16 @@ def test_page_limit_is_enforced(results, monkeypatch, tmp_path):
     res, study_dir = results
     monkeypatch.setattr(report, "MAX_PAGES", 1)
     write_json(study_dir / "analysis" / "results.json", res)
+    (study_dir / "report.md").write_text("the earlier report")
+    (study_dir / "report.pdf").write_bytes(b"the earlier pdf")
     with pytest.raises(ReportError, match="more than 1"):
         make_report(study_dir, aggregate_first=False)
+    # neither file is replaced by a report over the limit, and no temporary file is left
+    assert (study_dir / "report.md").read_text() == "the earlier report"
+    assert (study_dir / "report.pdf").read_bytes() == b"the earlier pdf" and not list(study_dir.glob(".report*"))
+    monkeypatch.setattr(report, "MAX_PAGES", 10)
+    files = make_report(study_dir, aggregate_first=False)
+    assert files.md.read_text().startswith("# Study tiny") and pdf_pages(files.pdf) == files.pages
 
 
 @pytest.mark.parametrize("study_file", ["recipes/studies/camvid_cpu.json", "recipes/studies/camvid_quick.json",
