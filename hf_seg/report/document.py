@@ -225,7 +225,7 @@ def build_document(res: dict) -> list:
         Figure("Training curves per group (mean over seeds): train loss and validation mIoU per epoch",
                res["figures"]["curves"]),
         Figure("Test mIoU against inference speed; the dashed line joins the Pareto-optimal variants (variants that "
-               "share a run are drawn once, under their first name; variants scored on another test split are left out; a name "
+               "share a run are drawn once, under their first name; variants trained or tested on another split than most are left out; a name "
                "that would overprint another is omitted, @table:comparison has every variant)",
                res["figures"]["pareto"], 0.75),
         ("h", f"Best model: {best['name']}"),

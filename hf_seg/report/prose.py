@@ -187,7 +187,7 @@ def plateau_answer(res: dict) -> str:
 
 def efficiency_answer(res: dict) -> str:
     rows = [res["variants"][n] for n in res["pareto_front"]]
-    comparable = [r for r in res["variants"].values() if r["test_split_hash"] == res["test_split_hash"]]
+    comparable = [res["variants"][n] for n in res["comparable"]]
     fastest, accurate = max(comparable, key=lambda r: r["fps"]), max(comparable, key=lambda r: r["test_miou"])
     front = "; ".join(f"{r['name']} {r['fps']:.1f} img/s at {pct(r['test_miou'])}" for r in rows)
     text = f"Efficiency: the Pareto front of test mIoU vs speed is {front}."
@@ -234,7 +234,7 @@ def failure_answer(res: dict) -> str:
 def cost_answer(res: dict) -> str:
     """Segmentation against classification: annotation (labels per image), compute (FLOPs beyond the backbone) and
     evaluation (decisions scored), from the study's own numbers."""
-    rows = [r for r in res["variants"].values() if r["test_split_hash"] == res["test_split_hash"]]
+    rows = [res["variants"][n] for n in res["comparable"]]
     shares = sorted(rows, key=lambda r: r["encoder_share"])
     lo, hi = shares[0], shares[-1]
     best = res["variants"][res["best"]["variant"]]

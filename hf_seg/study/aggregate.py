@@ -195,12 +195,22 @@ def rare_classes(frequencies: list[float], names: list[str]) -> list[str]:
     return [names[i] for i in np.argsort(frequencies)[:k]]
 
 
-def split_label(split: dict) -> str:
-    """A split's short name: "official", or "group" with its block and buffer lengths (a 1 s block is per frame)."""
+TRAIN_FRAMES_WORDS = {"near_test": "nearest to test", "far_from_test": "farthest from test"}
+
+
+def split_label(data: dict) -> str:
+    """A split's short name from a recipe's data section: "official", or "group" with its block and buffer lengths
+    (a 1 s block is per frame), then how the training frames were chosen when not all of them train."""
+    split, cap = data["split"], data.get("max_train_samples")
     if split["mode"] != "group":
-        return split["mode"]
-    block = "whole sequences" if split["block_seconds"] is None else f"{split['block_seconds']:g} s blocks"
-    return f"group ({block}, {split['buffer_seconds']:g} s buffer)"
+        label = split["mode"]
+    else:
+        block = "whole sequences" if split["block_seconds"] is None else f"{split['block_seconds']:g} s blocks"
+        label = f"group ({block}, {split['buffer_seconds']:g} s buffer)"
+    frames = split.get("train_frames", "all")
+    if frames != "all":
+        return f"{label}, train: the {cap} frames {TRAIN_FRAMES_WORDS[frames]}"
+    return label if cap is None else f"{label}, train: at most {cap} frames"
 
 
 def split_of(splits: list[dict], run_id: str) -> dict:
@@ -219,7 +229,7 @@ def audit_splits(study_dir: Path, runs: list[RunResult]) -> list[dict]:
             found[key]["run_ids"].append(r.run_id)
             continue
         audit = run.require(run.DATA_STATS, fix="train it with this version of hf_seg").read(run.DATA_STATS)
-        found[key] = {"label": split_label(r.recipe["data"]["split"]), "hash": dict(key), "run_ids": [r.run_id],
+        found[key] = {"label": split_label(r.recipe["data"]), "hash": dict(key), "run_ids": [r.run_id],
                       "leak_free": audit["leak_free"], "shared_groups": len(audit["shared_groups"]),
                       "temporal_leaks": len(audit["temporal_leaks"]), "min_gap_seconds": audit["min_gap_seconds"],
                       "splits": audit["splits"]}
@@ -256,8 +266,12 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path,
     device = speed_source["devices"][0] if speed_source["kind"] == "study" else None
     rows = {v: {**summarise_variant(v, rs, speed, device), "overrides": _overrides_of(plan, v)}
             for v, rs in runs_by_variant.items()}
-    common_hash = statistics.mode(r["test_split_hash"] for r in rows.values())
-    comparable = [r for r in rows.values() if r["test_split_hash"] == common_hash]  # same split: comparable scores
+    # the split most variants trained and tested on; variants on another one (e.g. leakage probes with fewer, chosen
+    # training frames) answer their own group only: best model, Pareto front and costs compare the rest
+    split_index = {run_id: i for i, sp in enumerate(splits) for run_id in sp["run_ids"]}
+    main_split = statistics.mode(split_index[r["run_ids"][0]] for r in rows.values())
+    comparable = [r for r in rows.values() if split_index[r["run_ids"][0]] == main_split]
+    common_hash = comparable[0]["test_split_hash"]
     best = max(comparable, key=lambda r: r["val_miou"])
     best_run = max(runs_by_variant[best["name"]], key=lambda r: r.val["mean_iou"])
     distinct = list({tuple(r["run_ids"]): r for r in reversed(comparable)}.values())[::-1]  # shared runs: one point
@@ -280,6 +294,7 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path,
     return {
         "study": plan["study"], "class_names": class_names, "variants": rows, "groups": groups,
         "best": {"variant": best["name"], "run_id": best_run.run_id}, "test_split_hash": common_hash,
+        "main_split": main_split, "comparable": [r["name"] for r in comparable],
         "speed_source": speed_source,
         "test_labelled_pixels": int(np.sum(best_run.test["confusion_matrix"])),
         "pareto_front": front, "class_frequencies": frequencies, "rare_classes": rare, "splits": splits,

@@ -16,7 +16,7 @@ from hf_seg.report import ReportError, make_report
 from hf_seg.report.document import _code_text, build_document
 from hf_seg.report.markdown import to_markdown
 from hf_seg.report.pdf import to_pdf
-from hf_seg.report.prose import plateau_answer, schedule_text, speed_source_text
+from hf_seg.report.prose import answer, cost_answer, efficiency_answer, plateau_answer, schedule_text, speed_source_text
 from hf_seg.runs import write_json
 from hf_seg.study.plan import load_study, plan_runs, resolve_recipe
 
@@ -146,6 +146,33 @@ def test_summary_picks_best_by_validation_on_the_common_split(results):
     assert "split_official" not in res["pareto_front"]
     assert res["pareto_front"] == ["fpn"]  # fastest and most accurate among comparable variants
     assert res["rare_classes"] == ["Pedestrian", "Bicyclist"]
+
+
+def test_leakage_probes_on_the_same_test_images_answer_their_group_only(tmp_path):
+    """Variants trained on chosen frames share the test images of the main split but not its training set: they must
+    not become the best model, join the Pareto front or the cost ranges, however well they score."""
+    base = make_run("unet", [["architectures", "unet"], ["leakage", "unet"]], tmp_path)
+    fpn = make_run("fpn", [["architectures", "fpn"]], tmp_path)
+    probes = []
+    for name, frames, val, test in (("leak_far", "far_from_test", 0.70, 0.65), ("leak_near", "near_test", 0.72, 0.80)):
+        recipe = {**base.recipe, "name": name,
+                  "data": {**base.recipe["data"], "split": {**base.recipe["data"]["split"], "train_frames": frames}}}
+        probes.append(fake_run(f"{name}-s0", name, [["leakage", name]], recipe, val, test, 20.0))
+    groups = {"architectures": {"unet": {}, "fpn": {"model.arch": "fpn"}},
+              "leakage": {"unet": {}, "leak_far": {"data.split.train_frames": "far_from_test"},
+                          "leak_near": {"data.split.train_frames": "near_test"}}}
+    plan = {"study": {"name": "leak", "description": "", "seeds": [0], "groups": groups, "file": "leak.json",
+                      "base_recipe": "recipes/unet_resnet18_cpu.json", "resolved_base": base.recipe}}
+    splits = [fake_split("group", ["unet-s0", "fpn-s0"]), fake_split("group", ["leak_far-s0"]),
+              fake_split("group", ["leak_near-s0"])]
+    (tmp_path / "analysis").mkdir()
+    res = summarise(plan, [base, fpn, *probes], splits, tmp_path / "analysis")
+    assert res["comparable"] == ["unet", "fpn"] and res["main_split"] == 0
+    assert res["best"]["variant"] == "fpn" and res["pareto_front"] == ["fpn"]
+    assert res["groups"]["leakage"]["role"] == "split"
+    leak = answer(res, "leakage")
+    assert leak.startswith("Leakage (leakage), on the same 50 test images:") and "leak_near" in leak
+    assert "leak" not in efficiency_answer(res) + cost_answer(res)
 
 
 def test_sentences_cite_the_tables_numbers(results):

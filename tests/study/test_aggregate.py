@@ -89,13 +89,20 @@ def test_rare_classes_are_the_least_frequent_third():
     assert rare_classes([0.5, 0.01, 0.3, 0.002, 0.1, 0.088], list("abcdef")) == ["d", "b"]
 
 
-def test_split_labels_tell_group_splits_apart():
-    assert split_label({"mode": "official", "block_seconds": None, "buffer_seconds": 0.0}) == "official"
-    assert split_label({"mode": "group", "block_seconds": 20.0, "buffer_seconds": 5.0}) == \
-        "group (20 s blocks, 5 s buffer)"
-    assert split_label({"mode": "group", "block_seconds": 1.0, "buffer_seconds": 0.0}) == "group (1 s blocks, 0 s buffer)"
-    assert split_label({"mode": "group", "block_seconds": None, "buffer_seconds": 2.5}) == \
-        "group (whole sequences, 2.5 s buffer)"
+def test_split_labels_tell_group_splits_and_training_sets_apart():
+    def label(cap=None, **split):
+        return split_label({"split": {"train_frames": "all", **split}, "max_train_samples": cap})
+
+    assert label(mode="official", block_seconds=None, buffer_seconds=0.0) == "official"
+    assert label(mode="group", block_seconds=20.0, buffer_seconds=5.0) == "group (20 s blocks, 5 s buffer)"
+    assert label(mode="group", block_seconds=1.0, buffer_seconds=0.0) == "group (1 s blocks, 0 s buffer)"
+    assert label(mode="group", block_seconds=None, buffer_seconds=2.5) == "group (whole sequences, 2.5 s buffer)"
+    # the leakage probes and a capped training set share the group split's test images but not its training set
+    assert label(64, mode="group", block_seconds=20.0, buffer_seconds=5.0, train_frames="near_test") == \
+        "group (20 s blocks, 5 s buffer), train: the 64 frames nearest to test"
+    assert label(64, mode="group", block_seconds=20.0, buffer_seconds=5.0, train_frames="far_from_test") == \
+        "group (20 s blocks, 5 s buffer), train: the 64 frames farthest from test"
+    assert label(100, mode="official", block_seconds=None, buffer_seconds=0.0) == "official, train: at most 100 frames"
 
 
 def test_per_image_miou_ranking_on_hand_made_maps():
