@@ -33,18 +33,27 @@ def _setup_table(res: dict) -> Table:
         ("data source", f"{d['source']} ({len(res['class_names'])} classes, ignore index 255)"),
         ("image size (H x W)", f"{d['image_size'][0]} x {d['image_size'][1]}"),
         ("augmentation", value_text(d["augment"])),
-        ("training images cap", value_text(d["max_train_samples"])),
-        ("model", f"{r['model']['arch']} / {r['model']['encoder']}, pretrained: {value_text(r['model']['pretrained'])}"),
-        ("loss", f"{l_['name']}, class weights: {value_text(d['class_weights'])}"),
-        ("optimizer", f"AdamW, weight decay {o['weight_decay']}, grad clip {value_text(o['max_grad_norm'])}; "
-                      f"{schedule_text(o)}"),
-        ("training", f"{t['epochs']} epochs (max steps {value_text(t['max_steps'])}), batch {t['batch_size']}, "
-                     f"precision {t['mixed_precision']}, seeds {', '.join(map(str, res['study']['seeds']))}"),
+        ("training images cap", "none (every training image)" if d["max_train_samples"] is None
+         else str(d["max_train_samples"])),
+        ("model", f"{r['model']['arch']} / {r['model']['encoder']}, pretrained: "
+                  + ("none (from scratch)" if r["model"]["pretrained"] is None else str(r["model"]["pretrained"]))),
+        ("loss", f"{l_['name']}, class weights: " + ("none" if d["class_weights"] is None
+                                                     else value_text(d["class_weights"]))),
+        ("optimizer", f"AdamW, weight decay {o['weight_decay']}, grad clip "
+                      f"{'none' if o['max_grad_norm'] is None else o['max_grad_norm']}; {schedule_text(o)}"),
+        ("training", f"{t['epochs']} epochs" + ("" if t["max_steps"] is None else f" (at most {t['max_steps']} steps)")
+                     + f", batch {t['batch_size']}, precision {t['mixed_precision']}, " + _seeds_text(res["study"])),
         ("model selection", "best validation mIoU checkpoint; test evaluated once per run"),
     ]
     return Table(f"Setup shared by every run: the base recipe {res['study']['base_recipe']} with the study's profile "
                  "(each variant changes only what @table:variants lists)",
                  ["setting", "value"], [[k, v] for k, v in items])
+
+
+def _seeds_text(study: dict) -> str:
+    """The study's seeds, and the groups that use fewer (group_seeds)."""
+    fewer = "; ".join(f"{g}: {', '.join(map(str, seeds))}" for g, seeds in study.get("group_seeds", {}).items())
+    return f"seeds {', '.join(map(str, study['seeds']))}" + (f" ({fewer})" if fewer else "")
 
 
 def _variants_table(res: dict) -> Table:
@@ -174,10 +183,16 @@ def _code_text(study: dict) -> str:
 
 def interim_text(interim: dict) -> str:
     """The warning that opens an interim report: how much has finished and what is left out until it has."""
-    cut = "; ".join(f"{c['group']}: {', '.join(c['variants'])}" for c in interim["left_out"])
+    def listed(dropped: bool) -> str:
+        return "; ".join(f"{c['group']} (waiting for {', '.join(c['waiting'])})" for c in interim["left_out"]
+                         if c["dropped"] == dropped)
+
+    dropped, partial = listed(True), listed(False)
     return (f"Interim report: {interim['finished']} of the {interim['planned']} planned runs have finished. Every "
             "number below comes from those runs alone and will change as the others finish; intervals need two seeds "
-            "of both variants." + (f" Left out until their runs finish (group: variants): {cut}." if cut else "")
+            "of both variants."
+            + (f" Groups not shown yet (each needs its reference and one other variant): {dropped}." if dropped else "")
+            + (f" Groups shown without some variants: {partial}." if partial else "")
             + " The study's runner writes the final report when its last run is done.")
 
 
@@ -224,9 +239,10 @@ def build_document(res: dict) -> list:
         _per_class_table(res),
         Figure("Training curves per group (mean over seeds): train loss and validation mIoU per epoch",
                res["figures"]["curves"]),
-        Figure("Test mIoU against inference speed; the dashed line joins the Pareto-optimal variants (variants that "
-               "share a run are drawn once, under their first name; variants trained or tested on another split than most are left out; a name "
-               "that would overprint another is omitted, @table:comparison has every variant)",
+        Figure("Test mIoU against inference speed, one colour per network; the ringed variants, joined by the dashed "
+               "line, are Pareto-optimal. Variants that share a run are drawn once, under their first name; variants "
+               "trained or tested on another split than most are left out; a name that would overprint another is "
+               "omitted (@table:comparison has every variant)",
                res["figures"]["pareto"], 0.75),
         ("h", f"Best model: {best['name']}"),
         ("p", f"Per-image test mIoU of {res['failure']['run_id']}: mean {pct(res['failure']['per_image']['mean'])}, "

@@ -178,8 +178,8 @@ def plateau_answer(res: dict) -> str:
             text += (f". Of the flagged, {len(noise)} of {len(failed)} improved on their own best value up to 75% by "
                      f"less than {100 * PLATEAU_POINTS:g} point (" + ", ".join(
                          f"{k} {points(checks[k]['gain_over_best_before'])}" for k in noise)
-                     + "): their value at 75% lay below an earlier evaluation, so these flags come from the scatter "
-                       "of the validation score more than from further learning")
+                     + "): the last quarter added under a point to their best checkpoint, and the flag comes from "
+                       "a value at 75% that lay below an earlier evaluation")
     if unknown:
         text += "; not checkable (too few evaluations): " + ", ".join(unknown)
     return text + "."
@@ -213,7 +213,8 @@ def speed_source_text(source: Optional[dict]) -> str:
         return (f"Speeds: each run's own benchmark after its training, on {len(devices)} different CPU/GPU models "
                 f"({', '.join(devices)}): compare them with care; the study's runner retimes every model on one "
                 "machine when its last run is done.")
-    return "Speeds: each run's own benchmark after its training" + (f", all on {devices[0]}." if devices else ".")
+    return ("Speeds: each run's own benchmark after its training, averaged over the runs of one network (how it was "
+            "trained does not change its cost)" + (f", all on {devices[0]}." if devices else "."))
 
 
 def failure_answer(res: dict) -> str:
@@ -221,7 +222,7 @@ def failure_answer(res: dict) -> str:
     band, sizes = f["band"], f["size_iou"]
     ratio = band["band_error"] / band["interior_error"] if band["interior_error"] else float("inf")
     hardest = "; ".join(
-        f"{h['class']} (IoU {pct(h['iou'])}; predicted mostly as "
+        f"{h['class']} (IoU {pct(h['iou'])}; most often predicted as "
         + " and ".join(f"{c['class']} ({pct(c['share'])}%)" for c in h["confused_with"]) + ")"
         for h in f["hardest"])
     bucket = ", ".join(f"{b.split()[0]} {pct(v)}" for b, v in zip(sizes["buckets"], sizes["bucket_iou"]))
@@ -247,7 +248,7 @@ def cost_answer(res: dict) -> str:
     if lo["encoder_share"] != hi["encoder_share"]:
         text += (f" (the encoder share ranges from {pct(lo['encoder_share'])}% for {lo['name']} to "
                  f"{pct(hi['encoder_share'])}% for {hi['name']})")
-    return text + (f". Evaluation: the test score counts {res['test_labelled_pixels']:,} labelled pixels in a "
+    return text + (f". Evaluation: the test score counts {res['test_labelled_pixels']:,} labelled pixels in the "
                    f"{len(res['class_names'])}x{len(res['class_names'])} confusion matrix, against "
                    f"{best['test_images']} decisions for a classifier, and it needs per-class IoU, not accuracy, "
                    "because a few large classes dominate the pixel count.")

@@ -90,7 +90,8 @@ def load_runs(study_dir: Path, interim: bool = False) -> tuple[dict, list[RunRes
 
 def interim_plan(plan: dict, runs: list[RunResult]) -> dict:
     """The plan cut to the finished runs: variants without a finished run are dropped, and so is every group left
-    without its reference or without a variant to compare with it; "interim" records the counts and what was cut."""
+    without its reference or without a variant to compare with it; "interim" records the counts and, per group cut,
+    the variants with no finished run and whether the whole group was dropped."""
     if not runs:
         raise StudyResultsError("no run of the study has finished yet (trained, tested and benchmarked); an interim "
                                 "report needs at least one")
@@ -101,7 +102,7 @@ def interim_plan(plan: dict, runs: list[RunResult]) -> dict:
         if next(iter(variants)) in kept and len(kept) >= 2:
             groups[group] = kept
         if len(kept) < len(variants):
-            cut.append({"group": group, "variants": [v for v in variants if v not in groups.get(group, {})]})
+            cut.append({"group": group, "waiting": [v for v in variants if v not in kept], "dropped": group not in groups})
     if not groups:
         raise StudyResultsError(f"no group of the study has its reference and another variant finished yet "
                                 f"({len(runs)} of {len(plan['runs'])} runs finished); an interim report needs one")
@@ -302,7 +303,8 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path,
                             "test_miou": r.test["mean_iou"], "train_minutes": r.train_minutes, "epochs": len(r.history),
                             "plateau": plateau(r.history)} for r in runs},
         "pilot": {v: r.run_id for v, r in pilot.items()}, "pilot_seed": first_seed,
-        "figures": {"curves": figs.plot_group_curves(curves, out / "curves.png"),
+        "figures": {"curves": figs.plot_group_curves(curves, out / "curves.png", frozenset(
+                        g for g, spec in groups.items() if spec["role"] == "losses")),
                     **({"pilot": figs.plot_pilot({v: r.history for v, r in pilot.items()}, out / "pilot.png")} if pilot else {}),
                     "pareto": figs.plot_pareto(distinct, front, out / "pareto.png"),
                     "classes": figs.plot_class_frequencies(frequencies, class_names, rare, loss_rows, out / "classes.png")},

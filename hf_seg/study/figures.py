@@ -60,21 +60,27 @@ def plot_pilot(histories: dict[str, list[dict]], path: Path) -> str:
     return _save(fig, path)
 
 
-def plot_group_curves(curves: dict[str, dict[str, list[list[dict]]]], path: Path) -> str:
-    """For every group, train loss and validation mIoU per epoch, one line per variant (mean over seeds)."""
+def plot_group_curves(curves: dict[str, dict[str, list[list[dict]]]], path: Path,
+                      relative_loss: frozenset[str] = frozenset()) -> str:
+    """For every group, train loss and validation mIoU per epoch, one line per variant (mean over seeds). Groups in
+    `relative_loss` compare different loss functions, whose values are not on one scale: their train loss is drawn
+    as a fraction of its first epoch's value."""
     groups = list(curves)
     rows = (len(groups) + 1) // 2
     fig, axes = plt.subplots(rows, 4, figsize=(11, 2.3 * rows), squeeze=False)
     for i, group in enumerate(groups):
         ax_loss, ax_iou = axes[i // 2, 2 * (i % 2)], axes[i // 2, 2 * (i % 2) + 1]
+        relative = group in relative_loss
         for variant, histories in curves[group].items():
             epochs, loss = _mean_curve(histories, "train_loss")
-            line, = ax_loss.plot(epochs, loss, lw=1.2)
+            line, = ax_loss.plot(epochs, [v / loss[0] for v in loss] if relative else loss, lw=1.2, label=variant)
             epochs, miou = _mean_curve(histories, "val_mean_iou")
-            ax_iou.plot(epochs, [100 * m for m in miou], lw=1.2, color=line.get_color(), label=variant)
-        ax_loss.set_title(f"{group}: train loss", fontsize=8)
+            ax_iou.plot(epochs, [100 * m for m in miou], lw=1.2, color=line.get_color())
+        ax_loss.set_title(f"{group}: train loss" + (" / its epoch-1 value" if relative else ""), fontsize=8)
         ax_iou.set_title(f"{group}: val mIoU (%)", fontsize=8)
-        ax_iou.legend(fontsize=5.5, loc="lower right")
+        # the loss falls away from the upper right, where the legend goes
+        ax_loss.legend(fontsize=6.5, loc="upper right", ncol=2 if len(curves[group]) > 5 else 1,
+                       handlelength=1.2, columnspacing=0.8, labelspacing=0.3)
         for ax in (ax_loss, ax_iou):
             ax.set_xlabel("epoch", fontsize=7)
             ax.tick_params(labelsize=6)
@@ -100,22 +106,29 @@ def labelled_points(rows: list[dict], front: list[str], dx: float = 0.12, dy: fl
 
 
 def plot_pareto(rows: list[dict], front: list[str], path: Path) -> str:
-    """Test mIoU against inference speed for every variant; the Pareto-optimal ones joined by a line."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.3))
-    for r in rows:
-        ax.scatter(r["fps"], 100 * r["test_miou"], s=18 + 2 * r["gflops"], color="C3" if r["name"] in front else "C0",
-                   alpha=0.8, zorder=3)
-    for r in labelled_points(rows, front):
-        ax.annotate(r["name"], (r["fps"], 100 * r["test_miou"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    """Test mIoU against inference speed, one colour per network (architecture and encoder), so the recipe variants
+    of one network stack up at its speed and every point says which network it is even when its name is left off;
+    the Pareto-optimal variants are ringed and joined by a line."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    networks = list(dict.fromkeys((r["arch"], r["encoder"]) for r in rows))
+    for k, net in enumerate(networks):
+        mine = [r for r in rows if (r["arch"], r["encoder"]) == net]
+        ax.scatter([r["fps"] for r in mine], [100 * r["test_miou"] for r in mine],
+                   s=[18 + 2 * r["gflops"] for r in mine], color=f"C{k % 10}", alpha=0.85, zorder=3,
+                   label=f"{net[0]} / {net[1]}" + (f" ({len(mine)} variants)" if len(mine) > 1 else ""))
     by_name = {r["name"]: r for r in rows}
-    ax.plot([by_name[n]["fps"] for n in front], [100 * by_name[n]["test_miou"] for n in front], "--", color="C3",
-            lw=1, label="Pareto front")
+    fx, fy = [by_name[n]["fps"] for n in front], [100 * by_name[n]["test_miou"] for n in front]
+    ax.scatter(fx, fy, s=[40 + 2 * by_name[n]["gflops"] for n in front], facecolors="none", edgecolors="k",
+               linewidths=1.0, zorder=4)
+    ax.plot(fx, fy, "--", color="k", lw=0.8, label="Pareto front (ringed)")
+    for r in labelled_points(rows, front):
+        ax.annotate(r["name"], (r["fps"], 100 * r["test_miou"]), fontsize=6, xytext=(4, 3), textcoords="offset points")
     first = rows[0]
     ax.set_xlabel(f"images / s (batch 1, {first['fps_precision']}, {first['fps_device']})", fontsize=7)
     ax.set_ylabel("test mIoU (%)", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, title="marker area ~ GFLOPs", title_fontsize=6)
+    ax.legend(fontsize=6, title="colour: network; marker area ~ GFLOPs", title_fontsize=6, loc="best")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -144,7 +157,8 @@ def plot_class_frequencies(frequencies: list[float], names: list[str], rare: lis
         ax.set_xticks(np.arange(len(idx)) + 0.4 - width / 2, rare, fontsize=7)
         ax.set_ylabel("test IoU (%)", fontsize=8)
         ax.set_title("rare classes' IoU by loss", fontsize=8)
-        ax.legend(fontsize=6)
+        ax.set_ylim(0, 1.22 * ax.get_ylim()[1])  # headroom: the legend's row never covers a bar
+        ax.legend(fontsize=6, ncol=len(loss_rows), loc="upper center", columnspacing=1.0, handlelength=1.2)
         ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     return _save(fig, path)

@@ -13,7 +13,7 @@ from hf_seg.study import figures as study_figures
 from hf_seg.study.aggregate import RunResult, summarise
 from hf_seg.study.evidence import plateau
 from hf_seg.report import ReportError, make_report
-from hf_seg.report.document import _code_text, build_document
+from hf_seg.report.document import _code_text, _seeds_text, build_document
 from hf_seg.report.markdown import to_markdown
 from hf_seg.report.pdf import to_pdf
 from hf_seg.report.prose import answer, cost_answer, efficiency_answer, plateau_answer, schedule_text, speed_source_text
@@ -191,7 +191,7 @@ def test_sentences_cite_the_tables_numbers(results):
     assert "improved on their own best value up to 75%" not in md  # rising curves: their flags are not noise
     # the best run's confusion matrix counts 36 x 40 = 1,440 pixels over its 50 test images
     assert "Annotation: a mask labels 29 pixels per test image on average" in md
-    assert "the test score counts 1,440 labelled pixels in a 6x6 confusion matrix, against 50 decisions" in md
+    assert "the test score counts 1,440 labelled pixels in the 6x6 confusion matrix, against 50 decisions" in md
     # the comparison table holds the same numbers as the sentences
     row = next(line for line in md.splitlines() if line.startswith("| architectures | fpn *"))
     assert "| 53.0 | 49.0 |" in row
@@ -202,6 +202,10 @@ def test_sentences_cite_the_tables_numbers(results):
     assert f"each variant changes only what Table {number['Variants']} lists" in md
     assert f"Table {number['Comparison']} has every variant" in md
     assert "validation every 1 epoch." in md
+    # the setup table says what a null means, and which groups use fewer seeds
+    assert "| model | unet / resnet18, pretrained: none (from scratch) |" in md
+    assert "| training | 3 epochs, batch 4, precision bf16, seeds 0 |" in md
+    assert _seeds_text({"seeds": [0, 1, 2], "group_seeds": {"encoders": [0, 1]}}) == "seeds 0, 1, 2 (encoders: 0, 1)"
 
 
 def test_report_files_pages_and_tables(results, monkeypatch):
@@ -221,11 +225,13 @@ def test_report_files_pages_and_tables(results, monkeypatch):
 
 def test_an_interim_report_says_so_in_its_title_and_first_paragraph(results):
     res, _ = results
-    interim = {"finished": 5, "planned": 9, "left_out": [{"group": "losses", "variants": ["dice"]}]}
+    interim = {"finished": 5, "planned": 9, "left_out": [{"group": "losses", "waiting": ["dice"], "dropped": False},
+                                                         {"group": "encoders", "waiting": ["r34", "r50"], "dropped": True}]}
     blocks = build_document({**res, "interim": interim})
     assert blocks[0] == ("title", "Study tiny (INTERIM: 5 of 9 runs)")
     assert blocks[1][0] == "p" and blocks[1][1].startswith("Interim report: 5 of the 9 planned runs have finished.")
-    assert "(group: variants): losses: dice." in blocks[1][1]
+    assert ("Groups not shown yet (each needs its reference and one other variant): encoders (waiting for r34, r50). "
+            "Groups shown without some variants: losses (waiting for dice).") in blocks[1][1]
     assert build_document(res)[0] == ("title", "Study tiny")
 
 

@@ -151,8 +151,8 @@ def test_an_interim_plan_keeps_only_groups_whose_reference_and_another_variant_f
     assert cut["study"]["groups"] == {"arch": {"a": {}, "b": {"model.arch": "fpn"}}}
     assert [e["run_id"] for e in cut["runs"]] == ["a-s0", "b-s0"]
     assert cut["interim"] == {"finished": 2, "planned": 6, "left_out": [
-        {"group": "arch", "variants": ["c"]}, {"group": "loss", "variants": ["a", "d"]},
-        {"group": "aug", "variants": ["e", "a"]}]}
+        {"group": "arch", "waiting": ["c"], "dropped": False}, {"group": "loss", "waiting": ["d"], "dropped": True},
+        {"group": "aug", "waiting": ["e"], "dropped": True}]}
     assert plan["study"]["groups"] is groups and len(groups["arch"]) == 3  # the plan itself is left as it was
     with pytest.raises(StudyResultsError, match="no group of the study has its reference and another variant"):
         interim_plan(plan, [a])
