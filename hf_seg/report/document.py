@@ -84,10 +84,21 @@ def _comparison_table(res: dict) -> Table:
                   "train min"], rows, key="comparison")
 
 
+def _distinct_variants(res: dict) -> list[tuple[str, dict]]:
+    """(label, row) once per set of runs: variants that are the same runs (a group's reference that is another group's
+    variant, e.g. unet_resnet18 = ce) share one row, labelled with all their names."""
+    names: dict[tuple, list[str]] = {}
+    for v, r in res["variants"].items():
+        names.setdefault(tuple(r["run_ids"]), []).append(v)
+    return [(" = ".join(vs), res["variants"][vs[0]]) for vs in names.values()]
+
+
 def _per_class_table(res: dict) -> Table:
     names = res["class_names"]
-    rows = [[v, *[pct(x) for x in r["test_per_class_iou"]], pct(r["test_miou"])] for v, r in res["variants"].items()]
-    return Table("Test IoU per class (percent)", ["variant", *names, "mIoU"], rows)
+    rows = [[label, *[pct(x) for x in r["test_per_class_iou"]], pct(r["test_miou"])]
+            for label, r in _distinct_variants(res)]
+    return Table("Test IoU per class (percent; variants that are the same runs share a row)",
+                 ["variant", *names, "mIoU"], rows)
 
 
 def _hardest_table(res: dict) -> Table:
@@ -129,7 +140,7 @@ def _paired_table(res: dict) -> Table:
 
 def _plateau_table(res: dict) -> Table:
     rows = []
-    for v, row in res["variants"].items():
+    for v, row in _distinct_variants(res):
         checks = [(res["runs"][i]["seed"], res["runs"][i]["plateau"]) for i in row["run_ids"]]
         if all(c is None for _, c in checks):
             rows.append([v, "n/a", "n/a", "n/a", "not checkable"])

@@ -10,6 +10,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 from reportlab.platypus import Table as RLTable
 from reportlab.platypus import TableStyle
@@ -17,12 +18,22 @@ from reportlab.platypus import TableStyle
 from hf_seg.report.blocks import Figure, Table
 
 
-def _col_widths(table: Table, total: float) -> list[float]:
-    """Widths proportional to each column's longest cell (square-root damped), summing to `total`."""
-    lengths = [max(len(table.header[i]), *(len(r[i]) for r in table.rows)) if table.rows else len(table.header[i])
-               for i in range(len(table.header))]
-    weights = [max(3.0, n) ** 0.6 for n in lengths]
-    return [total * w / sum(weights) for w in weights]
+CELL_FONT, CELL_SIZE, CELL_PAD = "Helvetica", 6.5, 3.0  # table cells; the header row is bold
+
+
+def col_widths(table: Table, total: float) -> list[float]:
+    """Column widths summing to `total`: each at least as wide as its longest word (so no word, e.g. a class name in
+    a header, is broken across lines), the rest shared in proportion to each column's longest cell (damped)."""
+    def widest_word(text: str, font: str) -> float:
+        return max((stringWidth(w, font, CELL_SIZE) for w in text.split()), default=0.0) + 2 * CELL_PAD + 1
+
+    columns = [[table.header[i], *(r[i] for r in table.rows)] for i in range(len(table.header))]
+    floor = [max([widest_word(c[0], CELL_FONT + "-Bold"), *(widest_word(x, CELL_FONT) for x in c[1:])]) for c in columns]
+    weights = [max(3.0, max(len(x) for x in c)) ** 0.6 for c in columns]
+    spare = total - sum(floor)
+    if spare <= 0:  # even the longest words do not fit: share the width in proportion to them
+        return [total * f / sum(floor) for f in floor]
+    return [f + spare * w / sum(weights) for f, w in zip(floor, weights)]
 
 
 def to_pdf(blocks: list, study_dir: Path, path: Path) -> int:
@@ -30,7 +41,7 @@ def to_pdf(blocks: list, study_dir: Path, path: Path) -> int:
     styles = getSampleStyleSheet()
     body = ParagraphStyle("body", parent=styles["BodyText"], fontSize=8.5, leading=10.5, spaceAfter=3)
     bullet = ParagraphStyle("bullet", parent=body, leftIndent=10, bulletIndent=2)
-    cell = ParagraphStyle("cell", parent=body, fontSize=6.5, leading=7.6, spaceAfter=0)
+    cell = ParagraphStyle("cell", parent=body, fontName=CELL_FONT, fontSize=CELL_SIZE, leading=7.6, spaceAfter=0)
     caption = ParagraphStyle("caption", parent=body, fontSize=7.5, leading=9, textColor=colors.HexColor("#333333"))
     h1 = ParagraphStyle("h1", parent=styles["Heading1"], fontSize=15, spaceAfter=4)
     h2 = ParagraphStyle("h2", parent=styles["Heading2"], fontSize=11, spaceBefore=6, spaceAfter=3)
@@ -50,8 +61,10 @@ def to_pdf(blocks: list, study_dir: Path, path: Path) -> int:
             n_tables += 1
             data = [[Paragraph(f"<b>{escape(h)}</b>", cell) for h in b.header]]
             data += [[Paragraph(escape(c), cell) for c in row] for row in b.rows]
-            t = RLTable(data, colWidths=_col_widths(b, width), repeatRows=1)
+            t = RLTable(data, colWidths=col_widths(b, width), repeatRows=1)
             t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                                   ("LEFTPADDING", (0, 0), (-1, -1), CELL_PAD),
+                                   ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PAD),
                                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8")),
                                    ("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 1),
                                    ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))

@@ -87,7 +87,7 @@ def analyse_best_model(run_dir: Path, out_dir: Path, band_px: int = 3, examples:
                       "max": float(max(valid))},
         "examples": [{k: d[k] for k in ("kind", "id", "miou")} for d in drawn],
         "figures": {
-            "examples": figs.plot_examples(drawn, [list(c) for c in class_info.palette], ignore_index,
+            "examples": figs.plot_examples(drawn, names, [list(c) for c in class_info.palette], ignore_index,
                                            Path(out_dir) / "examples.png"),
             "failures": figs.plot_failures(result["band"], result["size_iou"], np.asarray(result["confusion_normalised"]),
                                            names, Path(out_dir) / "failures.png"),

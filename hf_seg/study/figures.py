@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import matplotlib.patches
 import matplotlib.ticker
 import numpy as np
 
@@ -164,9 +165,11 @@ def plot_class_frequencies(frequencies: list[float], names: list[str], rare: lis
     return _save(fig, path)
 
 
-def plot_examples(examples: list[dict], palette: list[list[int]], ignore_index: int, path: Path) -> str:
-    """Rows of image, ground truth, prediction and error map, titled with the image id and its mIoU."""
-    fig, axes = plt.subplots(len(examples), 4, figsize=(8.6, 1.62 * len(examples)), squeeze=False)
+def plot_examples(examples: list[dict], names: list[str], palette: list[list[int]], ignore_index: int,
+                  path: Path) -> str:
+    """Rows of image, ground truth, prediction and error map, labelled with the image id and its mIoU, above a key
+    of the class colours."""
+    fig, axes = plt.subplots(len(examples), 4, figsize=(8.6, 1.62 * len(examples) + 0.35), squeeze=False)
     for row, ex in zip(axes, examples):
         panels = (ex["image"], colorize(ex["label"], palette, ignore_index), colorize(ex["pred"], palette, ignore_index),
                   error_map(ex["image"], ex["label"], ex["pred"], ignore_index))
@@ -174,10 +177,15 @@ def plot_examples(examples: list[dict], palette: list[list[int]], ignore_index: 
             ax.imshow(panel, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-        row[0].set_ylabel(f"{ex['kind']}\n{ex['id']}\nmIoU {100 * ex['miou']:.1f}", fontsize=6)
-    for ax, title in zip(axes[0], ("image", "ground truth", "prediction", "errors (red), ignored (grey)")):
+        row[0].set_ylabel(f"{ex['kind']}\n{ex['id']}\nmIoU {100 * ex['miou']:.1f}", fontsize=7)
+    for ax, title in zip(axes[0], ("image", "ground truth (ignored: black)", "prediction",
+                                   "errors red, ignored grey")):
         ax.set_title(title, fontsize=7)
-    fig.tight_layout(pad=0.3)
+    key = [matplotlib.patches.Patch(facecolor=np.asarray(c) / 255, edgecolor="0.5", lw=0.3, label=n)
+           for n, c in zip(names, palette)]
+    fig.legend(handles=key, loc="lower center", ncol=min(len(key), 11), fontsize=6.5, frameon=False,
+               handlelength=1.2, columnspacing=0.9)
+    fig.tight_layout(pad=0.3, rect=(0, 0.35 / fig.get_figheight(), 1, 1))
     return _save(fig, path)
 
 
@@ -194,20 +202,23 @@ def plot_failures(band: dict, size_iou: dict, confusion: np.ndarray, names: list
     ax.set_ylabel("pixel error rate (%)", fontsize=8)
     ax.tick_params(labelsize=7)
     ax = fig.add_subplot(grid[1])
-    table = np.array([[np.nan if v is None else 100 * v for v in row] for row in size_iou["iou"]], dtype=float)
-    im = ax.imshow(table, cmap="viridis", vmin=0, vmax=100, aspect="auto")
-    ax.set_yticks(range(len(size_iou["classes"])), size_iou["classes"], fontsize=6)
+    rows = [*size_iou["iou"], size_iou["bucket_iou"]]  # the last row pools every class, as the text quotes it
+    table = np.array([[np.nan if v is None else 100 * v for v in row] for row in rows], dtype=float)
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.88")
+    im = ax.imshow(table, cmap=cmap, vmin=0, vmax=100, aspect="auto")
+    ax.axhline(len(rows) - 1.5, color="white", lw=2)
+    ax.set_yticks(range(len(rows)), [*size_iou["classes"], "all (pooled)"], fontsize=6)
     ax.set_xticks(range(len(size_iou["buckets"])), size_iou["buckets"], fontsize=6, rotation=30, ha="right")
     for (i, j), v in np.ndenumerate(table):
-        ax.text(j, i, "–" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=5.5,
-                color="white" if np.isnan(v) or v < 50 else "black")
+        ax.text(j, i, "no objects" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=6.5,
+                color="0.35" if np.isnan(v) else "white" if v < 50 else "black")
     ax.set_title("object IoU (%) by component area (pixels)", fontsize=8)
-    fig.colorbar(im, ax=ax, fraction=0.04)
+    fig.colorbar(im, ax=ax, fraction=0.04).ax.tick_params(labelsize=6)
     ax = fig.add_subplot(grid[2])
     im = ax.imshow(100 * np.asarray(confusion, dtype=float), cmap="Blues", vmin=0, vmax=100)
     for (i, j), v in np.ndenumerate(100 * np.asarray(confusion, dtype=float)):
         if v >= 1:
-            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=5, color="white" if v > 60 else "black")
+            ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=6, color="white" if v > 60 else "black")
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
     ax.set_yticks(range(len(names)), names, fontsize=6)
     ax.set_xlabel("predicted", fontsize=7)
