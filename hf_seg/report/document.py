@@ -133,9 +133,15 @@ def _paired_table(res: dict) -> Table:
                 rows.append([group, f"{v} - {spec['reference']}", "other test images: not paired", "n/a"])
                 continue
             rows.append([group, f"{v} - {spec['reference']}", interval(d["test_miou"]), interval(d["rare_iou"])])
+    two = sorted({g for g, spec in res["groups"].items() for d in spec["paired"].values()
+                  if d["test_miou"] and len(d["test_miou"]["seeds"]) == 2})
+    caveat = (f". With 2 seeds ({', '.join(two)}) t has 1 degree of freedom and the interval reaches 6.35 times the gap "
+              "between the two seeds' differences either side of their mean: only a difference that both seeds agree "
+              "on closely is conclusive" if two else "")
     return Table(f"Paired differences from each group's reference (first variant), seed by seed, with 95% t intervals "
                  f"(percentage points; 'inconclusive' when the interval contains 0); rare classes: "
-                 f"{', '.join(res['rare_classes'])}", ["group", "difference", "test mIoU", "rare-class test IoU"], rows)
+                 f"{', '.join(res['rare_classes'])}{caveat}", ["group", "difference", "test mIoU", "rare-class test IoU"],
+                 rows)
 
 
 def _plateau_table(res: dict) -> Table:
@@ -187,7 +193,7 @@ def _pilot_text(res: dict) -> str:
 def _code_text(study: dict) -> str:
     """Where the code is: the repository link from the study file, or a plain statement that none was recorded."""
     where = (f"repository {study['repository']}" if study.get("repository") else
-             "its repository (no link was recorded: the study file's \"repository\" key)")
+             "its repository (no link was recorded; the study file's \"repository\" key sets one)")
     return (f"Code: hf_seg {__version__}; the study file {study['file']} is in {where}, this folder's recipes/ holds "
             f"every run's resolved recipe, and `hf-seg study {study['file']}` reruns it.")
 

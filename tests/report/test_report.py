@@ -250,6 +250,18 @@ def test_sam_table_added_when_a_comparison_exists(results):
     assert "ORACLE PROMPTS: boxes." in md
 
 
+def test_two_seed_groups_are_warned_that_their_intervals_are_wide(results):
+    res, _ = results
+    assert "degree of freedom" not in to_markdown(build_document(res))[0]  # one seed: no interval, no warning
+    d = {"seeds": [0, 1], "differences": [0.01, 0.03], "mean": 0.02, "low": -0.107, "high": 0.147,
+         "verdict": "inconclusive"}
+    losses = {**res["groups"]["losses"], "paired": {**res["groups"]["losses"]["paired"],
+                                                    "focal": {"test_miou": d, "rare_iou": d, "val_miou": d}}}
+    md = to_markdown(build_document({**res, "groups": {**res["groups"], "losses": losses}}))[0]
+    assert "With 2 seeds (losses) t has 1 degree of freedom and the interval reaches 6.35 times the gap" in md
+    assert "| losses | focal - ce | +2.0 [-10.7, +14.7] points over 2 seeds, inconclusive |" in md
+
+
 def test_page_limit_is_enforced(results, monkeypatch, tmp_path):
     res, study_dir = results
     monkeypatch.setattr(report, "MAX_PAGES", 1)
