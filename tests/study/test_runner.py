@@ -178,7 +178,7 @@ def test_study_killed_then_resumed_to_a_report(tmp_path, camvid_root):
     md = (out / "report.md").read_text()
     assert md.count("**Table ") == 9 and md.count("![Figure ") == 6  # the 9th table: SAM vs the best run
     assert f"| {results['best']['run_id']} | box, 2 test images | trained |" in md
-    assert "Architecture (architectures): test mIoU, mean of up to 1 seeds:" in md
+    assert "Architecture (architectures): test mIoU, mean of up to 1 seed:" in md
     assert all(results["runs"][r]["plateau"]["epochs"] == 3 for r in ("unet-s0", "fpn-s0"))  # checked on real curves
     speed = read_json(out / "speed.json")  # both models retimed on one machine after the last run
     assert [m["run_ids"] for m in speed["models"]] == [["unet-s0"], ["fpn-s0"]]
