@@ -33,14 +33,12 @@ def _setup_table(res: dict) -> Table:
         ("data source", f"{d['source']} ({len(res['class_names'])} classes, ignore index 255)"),
         ("image size (H x W)", f"{d['image_size'][0]} x {d['image_size'][1]}"),
         ("augmentation", value_text(d["augment"])),
-        ("training images cap", "none (every training image)" if d["max_train_samples"] is None
-         else str(d["max_train_samples"])),
+        ("training images cap", value_text(d["max_train_samples"], none="none (every training image)")),
         ("model", f"{r['model']['arch']} / {r['model']['encoder']}, pretrained: "
-                  + ("none (from scratch)" if r["model"]["pretrained"] is None else str(r["model"]["pretrained"]))),
-        ("loss", f"{l_['name']}, class weights: " + ("none" if d["class_weights"] is None
-                                                     else value_text(d["class_weights"]))),
+                  f"{value_text(r['model']['pretrained'], none='none (from scratch)')}"),
+        ("loss", f"{l_['name']}, class weights: {value_text(d['class_weights'], none='none')}"),
         ("optimizer", f"AdamW, weight decay {o['weight_decay']}, grad clip "
-                      f"{'none' if o['max_grad_norm'] is None else o['max_grad_norm']}; {schedule_text(o)}"),
+                      f"{value_text(o['max_grad_norm'], none='none')}; {schedule_text(o)}"),
         ("training", f"{t['epochs']} epochs" + ("" if t["max_steps"] is None else f" (at most {t['max_steps']} steps)")
                      + f", batch {t['batch_size']}, precision {t['mixed_precision']}, " + _seeds_text(res["study"])),
         ("model selection", "best validation mIoU checkpoint; test evaluated once per run"),

@@ -31,12 +31,13 @@ def overrides_text(overrides: dict) -> str:
     return ", ".join(f"{k}={value_text(v)}" for k, v in overrides.items()) or "(the base recipe)"
 
 
-def value_text(v) -> str:
+def value_text(v, none: str = "null") -> str:
+    """A recipe value in words; `none` says what a top-level null means where the reader needs more than "null"."""
     if isinstance(v, list):
         return "[" + ", ".join(value_text(x) for x in v) + "]" if v else "[] (none)"
     if isinstance(v, dict):
         return "{" + ", ".join(f"{k}: {value_text(x)}" for k, x in v.items()) + "}"
-    return "null" if v is None else str(v)
+    return none if v is None else str(v)
 
 
 def schedule_text(optim: dict) -> str:

@@ -272,7 +272,6 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path,
     split_index = {run_id: i for i, sp in enumerate(splits) for run_id in sp["run_ids"]}
     main_split = statistics.mode(split_index[r["run_ids"][0]] for r in rows.values())
     comparable = [r for r in rows.values() if split_index[r["run_ids"][0]] == main_split]
-    common_hash = comparable[0]["test_split_hash"]
     best = max(comparable, key=lambda r: r["val_miou"])
     best_run = max(runs_by_variant[best["name"]], key=lambda r: r.val["mean_iou"])
     distinct = list({tuple(r["run_ids"]): r for r in reversed(comparable)}.values())[::-1]  # shared runs: one point
@@ -294,7 +293,7 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path,
              if r.seed == first_seed}  # the first seed of every architecture: the runs that check the schedule
     return {
         "study": plan["study"], "class_names": class_names, "variants": rows, "groups": groups,
-        "best": {"variant": best["name"], "run_id": best_run.run_id}, "test_split_hash": common_hash,
+        "best": {"variant": best["name"], "run_id": best_run.run_id},
         "main_split": main_split, "comparable": [r["name"] for r in comparable],
         "speed_source": speed_source,
         "test_labelled_pixels": int(np.sum(best_run.test["confusion_matrix"])),

@@ -56,7 +56,7 @@ def measure_efficiency(run_dir: Path, recipe: dict, options: dict) -> dict:
     speed = result["speed"][precision][0]
     result.update({"precision": precision, "fps": speed["images_per_s"], "environment": environment(),
                    "encoder_flops": encoder_flops(model, torch.randn(1, 3, *size, device=device))})
-    write_json(run_dir / "efficiency.json", result)
+    write_json(run_dir / RunFolder.EFFICIENCY, result)
     return result
 
 def compare_with_sam(study: Study, runs: list[PlannedRun], lock_fd: int, say: Callable[[str], None]) -> None:
@@ -184,7 +184,7 @@ def _finish_run(study: Study, runs: list[PlannedRun], i: int, run: PlannedRun, l
     if not folder.tested("test"):
         _run_logged([*HF_SEG, "eval", str(run_dir), "--split", "test"], log, lock_fd, say)
         steps.append("tested")
-    if not (run_dir / "efficiency.json").is_file():
+    if not (run_dir / folder.EFFICIENCY).is_file():
         measure_efficiency(run_dir, run.recipe, study.efficiency)
         steps.append("benchmarked")
     test = folder.read(folder.TEST_METRICS)
