@@ -130,9 +130,12 @@ class PredictionWriter:
         with self.zip.open(f"{name}.npy", "w") as f:
             np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
 
-    def close(self, ids: list[str], images: dict[int, np.ndarray]) -> None:
-        """Add the ids and the raw images of the chosen examples, then move the file into place atomically."""
+    def close(self, ids: list[str], images: dict[int, np.ndarray], groups: list[str] | None = None) -> None:
+        """Add the ids (and groups, when known) and the raw images of the chosen examples, then move the file into
+        place atomically."""
         self._put("ids", np.asarray(ids))
+        if groups is not None:
+            self._put("groups", np.asarray(groups))
         self._put("per_image_miou", np.asarray(self.scores, dtype=np.float64))
         self._put("example_index", np.asarray(sorted(images), dtype=np.int64))
         for i, image in images.items():
@@ -146,14 +149,16 @@ class PredictionWriter:
 
 
 def read_predictions(path: Path) -> dict:
-    """The content of a <split>_predictions.npz: ids, labels, preds, per_image_miou, examples {index: RGB image}."""
+    """The content of a <split>_predictions.npz: ids, groups (None in files written before groups were stored),
+    labels, preds, per_image_miou, examples {index: RGB image}."""
     path = Path(path)
     if not path.is_file():
         raise RunFolderError(f"'{path}' does not exist; evaluate the run with `hf-seg eval RUN --split test` "
                              "(add --force if it was evaluated before this file existed)")
     with np.load(path, allow_pickle=False) as npz:
         n = len(npz["ids"])
-        return {"ids": [str(i) for i in npz["ids"]], "per_image_miou": npz["per_image_miou"].tolist(),
+        groups = [str(g) for g in npz["groups"]] if "groups" in npz.files else None
+        return {"ids": [str(i) for i in npz["ids"]], "groups": groups, "per_image_miou": npz["per_image_miou"].tolist(),
                 "labels": [npz[f"label_{i:06d}"] for i in range(n)], "preds": [npz[f"pred_{i:06d}"] for i in range(n)],
                 "examples": {int(i): npz[f"image_{int(i):06d}"] for i in npz["example_index"]}}
 
@@ -193,9 +198,10 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
         raise
     seconds = time.perf_counter() - start
     if main:
-        best, worst = rank_images(writer.scores, examples)
         raw = ds.with_format(None)
-        writer.close(ids, {i: load_rgb(raw[i]["image"]) for i in best + worst})
+        groups = list(raw["group"]) if "group" in raw.column_names else None
+        best, worst = rank_images(writer.scores, examples, groups)
+        writer.close(ids, {i: load_rgb(raw[i]["image"]) for i in best + worst}, groups)
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": split, "checkpoint": checkpoint_id(run.best),
                  "split_hash": split_fingerprint(ids), "images": len(ds), "mean_iou": metrics["mean_iou"],
                  "tta": tta, "forced": bool(earlier and force), "seconds": round(seconds, 2)}

@@ -28,12 +28,27 @@ def per_image_miou(pred: np.ndarray, label: np.ndarray, num_classes: int, ignore
     return float(np.nanmean(iou)) if not np.isnan(iou).all() else math.nan
 
 
-def rank_images(scores: Sequence[float], k: int) -> tuple[list[int], list[int]]:
-    """Indices of the k best (highest first) and k worst (lowest first) scores; NaN scores are skipped, the sets never overlap."""
+def rank_images(scores: Sequence[float], k: int, groups: Sequence[str] | None = None) -> tuple[list[int], list[int]]:
+    """Indices of the k best (highest first) and k worst (lowest first) scores; NaN scores are skipped, the sets never
+    overlap. With groups (one per image: a recording or a block of one), each side looks within its quarter of the
+    ranking and takes one image per group before a group repeats, so the examples are not k neighbouring frames."""
     order = sorted((i for i in range(len(scores)) if not math.isnan(scores[i])), key=lambda i: (-scores[i], i))
-    best = order[:k]
-    worst = order[len(best):][::-1][:k]
-    return best, worst
+    pool = max(k, len(order) // 4) if groups is not None else k
+    best = _spread(order[:pool], k, groups)
+    return best, _spread([i for i in reversed(order) if i not in best][:pool], k, groups)
+
+
+def _spread(order: list[int], k: int, groups: Sequence[str] | None) -> list[int]:
+    """k of `order`, each group's first image before any group's second, in `order`'s order (the first k if no groups)."""
+    if groups is None:
+        return order[:k]
+    seen: dict[str, int] = {}
+    rounds = []
+    for i in order:
+        seen[groups[i]] = seen.get(groups[i], 0) + 1
+        rounds.append(seen[groups[i]])
+    taken = {i for _, i in sorted(zip(rounds, order), key=lambda t: t[0])[:k]}  # stable: score order within a round
+    return [i for i in order if i in taken]
 
 
 def _rate(errors: int, pixels: int) -> float:

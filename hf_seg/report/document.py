@@ -264,7 +264,11 @@ def build_document(res: dict) -> list:
               f"median {pct(res['failure']['per_image']['median'])}, from {pct(res['failure']['per_image']['min'])} to "
               f"{pct(res['failure']['per_image']['max'])}. @figure:examples shows the "
               f"{sum(e['kind'] == 'best' for e in res['failure']['examples'])} best and "
-              f"{sum(e['kind'] == 'worst' for e in res['failure']['examples'])} worst test images."),
+              f"{sum(e['kind'] == 'worst' for e in res['failure']['examples'])} worst test images"
+              + (", each side taking one image per split group before any group repeats (neighbouring frames look "
+                 "alike)." if res["failure"]["examples_one_per_group"] else
+                 ", ranked without their groups (the predictions file predates stored groups), so neighbouring "
+                 "frames of one scene can repeat.")),
         Figure("Best and worst test images by per-image mIoU: image, ground truth, prediction, errors",
                res["figures"]["examples"], 0.8, key="examples"),
         Figure(f"Failure analysis on test: error rate within {res['failure']['band']['band_px']} px of a boundary vs "

@@ -72,17 +72,18 @@ def analyse_best_model(run_dir: Path, out_dir: Path, band_px: int = 3, examples:
     labels, preds, ids = stored["labels"], stored["preds"], stored["ids"]
     result = analyse_predictions(labels, preds, names, ignore_index, band_px, size_bounds)
     scores = result.pop("per_image_miou")
-    best, worst = rank_images(scores, examples)
+    best, worst = rank_images(scores, examples, stored["groups"])
     chosen = [("best", i) for i in best] + [("worst", i) for i in worst]
     missing = [ids[i] for _, i in chosen if i not in stored["examples"]]
     if missing:
         raise RunFolderError(f"'{run.predictions_file('test')}' keeps the raw pixels of the {EXAMPLES} best and worst "
-                             f"images only, not of '{missing[0]}'; ask for at most {EXAMPLES} examples")
+                             f"examples only, not of '{missing[0]}'; ask for at most {EXAMPLES} examples")
     drawn = [{"kind": kind, "id": ids[i], "miou": scores[i], "image": stored["examples"][i], "label": labels[i],
               "pred": preds[i]} for kind, i in chosen]
     valid = [s for s in scores if s == s]
     return {
         **result, "run_id": run.name, "split": "test", "images": len(ids),
+        "examples_one_per_group": stored["groups"] is not None,
         "per_image": {"mean": float(np.mean(valid)), "median": float(np.median(valid)), "min": float(min(valid)),
                       "max": float(max(valid))},
         "examples": [{k: d[k] for k in ("kind", "id", "miou")} for d in drawn],

@@ -66,6 +66,7 @@ def test_train_evaluate_and_report_in_process(study, fresh_accelerator, monkeypa
     expected = np.where(raw == 11, 255, raw)  # void -> ignore, as the camvid source maps it
     assert np.array_equal(stored["labels"][0], expected) and stored["preds"][0].shape == raw.shape
     assert 0 < len(stored["examples"]) <= 6 and all(im.shape == (36, 48, 3) for im in stored["examples"].values())
+    assert stored["groups"] == list(run.datasets()[0]["test"].with_format(None)["group"])  # examples are spread by group
     assert 0.0 <= metrics["mean_iou"] <= 1.0 and test["evaluation"]["images"] == 8
     with pytest.raises(RunFolderError, match="already evaluated on test"):
         hf_seg.evaluate_run(run.path, "test")

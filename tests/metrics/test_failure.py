@@ -31,6 +31,15 @@ def test_rank_images_best_worst_disjoint_and_skips_nan():
     assert best == [2, 0] and worst == [1]
 
 
+def test_rank_images_takes_one_image_per_group_before_a_group_repeats():
+    scores = [0.95, 0.94, 0.9, 0.7, 0.6, 0.55, 0.5, 0.45, 0.4, 0.2, 0.11, 0.1]
+    groups = ["a", "a", "b", "c", "c", "c", "f", "f", "f", "e", "d", "d"]  # a's and d's two frames look alike
+    best, worst = rank_images(scores, k=2, groups=groups)  # each side looks within its quarter: 3 images
+    assert best == [0, 2] and worst == [11, 9]  # a and b, not a twice; d and e, not d twice; c and f stay in the middle
+    assert rank_images(scores, k=2) == ([0, 1], [11, 10])  # without groups: the plain ends of the ranking
+    assert rank_images(scores[:4], k=3, groups=groups[:4]) == ([0, 1, 2], [3])  # few images: groups repeat, no overlap
+
+
 def test_boundary_band_counts_square_exactly():
     label = square_image()
     band1 = boundary_band(label, 1)

@@ -106,6 +106,7 @@ def add_fake_failure(res: dict, out: Path, shape: tuple[int, int]) -> None:
     sizes = {"buckets": ["small <1024", "medium 1024-9216", "large >=9216"], "classes": NAMES,
              "iou": [[0.1, 0.5, None]] * len(NAMES), "bucket_iou": [0.1, 0.5, 0.8]}
     res["failure"] = {"run_id": res["best"]["run_id"], "images": 50, "band": band, "size_iou": sizes,
+                      "examples_one_per_group": True,
                       "per_image": {"mean": 0.5, "median": 0.5, "min": 0.2, "max": 0.8},
                       "examples": [{"kind": e["kind"], "id": e["id"], "miou": 0.5} for e in examples],
                       "hardest": [{"class": "Pedestrian", "iou": 0.12, "confused_with": [{"class": "Road", "share": 0.3}]}]}
@@ -260,6 +261,13 @@ def test_two_seed_groups_are_warned_that_their_intervals_are_wide(results):
     md = to_markdown(build_document({**res, "groups": {**res["groups"], "losses": losses}}))[0]
     assert "With 2 seeds (losses) t has 1 degree of freedom and the interval reaches 6.35 times the gap" in md
     assert "| losses | focal - ce | +2.0 [-10.7, +14.7] points over 2 seeds, inconclusive |" in md
+
+
+def test_the_examples_paragraph_says_whether_they_were_spread_over_groups(results):
+    res, _ = results
+    assert "one image per split group before any group repeats" in to_markdown(build_document(res))[0]
+    older = {**res, "failure": {**res["failure"], "examples_one_per_group": False}}
+    assert "ranked without their groups" in to_markdown(build_document(older))[0]
 
 
 def test_page_limit_is_enforced(results, monkeypatch, tmp_path):
