@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -37,7 +38,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def run_cli(fn: Callable[[], None]) -> None:
-    """Run a command body; every exception becomes one `error:` line (the traceback only with HF_SEG_DEBUG=1)."""
+    """Run a command body; every exception becomes one `error:` line (the traceback only with HF_SEG_DEBUG=1).
+    While it runs, `kill` (SIGTERM) stops it as Ctrl-C does: cleanup runs and one line says so."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        _report_errors(fn)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _report_errors(fn: Callable[[], None]) -> None:
+    """Call fn; turn each exception into its `error:` line and exit status."""
     debug = os.environ.get("HF_SEG_DEBUG", "") not in ("", "0")
     try:
         fn()
@@ -47,13 +58,19 @@ def run_cli(fn: Callable[[], None]) -> None:
         print(f"error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("error: interrupted; a training run can be continued with --resume", file=sys.stderr)
+        print("error: interrupted; run the same command again to continue (a training run resumes with --resume, "
+              "a study where it stopped)", file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # noqa: BLE001  (the last line of defence: never a bare traceback)
         if debug:
             raise
         print(f"error: {unexpected(e)}", file=sys.stderr)
         sys.exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: raise KeyboardInterrupt, so cleanup (temp files, a study's training step) runs as on Ctrl-C."""
+    raise KeyboardInterrupt
 
 
 def unexpected(error: BaseException) -> str:

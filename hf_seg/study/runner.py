@@ -28,15 +28,29 @@ from hf_seg.study.speed import measure_study_speed, read_study_speed, study_devi
 
 HF_SEG = [sys.executable, "-m", "hf_seg"]
 """How the runner starts hf_seg's own commands: the installed package, never a path into a repository."""
+STOP_SECONDS = 60
+"""How long a stopped runner waits for its step to end after SIGTERM before it kills it."""
 
 
 def _run_logged(cmd: list[str], log: Path, lock_fd: int, say: Callable[[str], None]) -> None:
-    """Run a subprocess with its output appended to `log`; a failure shows the log's last lines and raises."""
+    """Run a subprocess with its output appended to `log`; a failure shows the log's last lines and raises.
+    A runner stopped by Ctrl-C or by SIGTERM (the command line turns it into KeyboardInterrupt) ends the step as it
+    leaves, so no orphaned training keeps the run's lock; the next runner resumes it from its last checkpoint."""
     with open(log, "a") as f:
         f.write(f"\n$ {' '.join(cmd)}\n")
         f.flush()
-        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, pass_fds=(lock_fd,) if lock_fd >= 0 else (),
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        child = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, pass_fds=(lock_fd,) if lock_fd >= 0 else (),
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            code = child.wait()
+        except BaseException:  # subprocess.call would kill without reaping it on KeyboardInterrupt (a zombie stays)
+            child.terminate()  # the step stops as on Ctrl-C and says so in its log
+            try:
+                child.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            raise
     if code != 0:
         say("\n".join(log.read_text().splitlines()[-15:]))
         raise StudyError(f"'hf-seg {cmd[len(HF_SEG)]}' failed (exit {code}); fix the cause shown in '{log}' and run "

@@ -236,3 +236,30 @@ def test_two_runners_share_a_study_and_train_every_run_once(tmp_path, camvid_roo
         assert [c.split()[4] for c in commands] == ["train", "eval"], run_id
         assert [h["epoch"] for h in read_history(out / "runs" / run_id / "history.jsonl")] == [1]
     assert (out / "report.pdf").is_file() and (out / "report.md").is_file()
+
+
+STOPPED_RUNNER = """
+import sys
+from pathlib import Path
+from hf_seg.cli import run_cli
+from hf_seg.study.runner import _run_logged
+step = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(300)"
+run_cli(lambda: _run_logged([sys.executable, "-c", step, sys.argv[1]], Path(sys.argv[2]), -1, print))
+"""
+
+
+def test_a_killed_runner_stops_its_training_step(tmp_path):
+    """SIGTERM to the runner (`kill PID`) ends the step it started: no orphan keeps the run's lock and the CPU."""
+    pid_file = tmp_path / "step.pid"
+    proc = subprocess.Popen([sys.executable, "-c", STOPPED_RUNNER, str(pid_file), str(tmp_path / "step.log")],
+                            stderr=subprocess.PIPE, text=True, env=_env())
+    deadline = time.monotonic() + 60
+    while not (pid_file.is_file() and pid_file.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    step = int(pid_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert "error: interrupted; run the same command again to continue" in proc.stderr.read()
+    with pytest.raises(ProcessLookupError):  # ended and reaped by the runner, not left running
+        os.kill(step, 0)
