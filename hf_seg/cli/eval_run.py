@@ -1,10 +1,11 @@
-"""Evaluate a run's best checkpoint on a split (the test split once): `hf-seg eval RUN_DIR --split test [--tta]`."""
+"""Evaluate a run's best checkpoint on a split (the test split once): `hf-seg eval RUN_DIR --split test [--tta]`;
+`--refresh-examples` re-chooses an older predictions file's best/worst examples by group without running the model."""
 
 from __future__ import annotations
 
 import argparse
 
-from hf_seg.engine.evaluation import evaluate_run, format_summary
+from hf_seg.engine.evaluation import evaluate_run, format_summary, refresh_examples
 from hf_seg.metrics import format_metrics_table
 
 
@@ -15,11 +16,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="evaluation batch size (default: the recipe's)")
     parser.add_argument("--tta", action="store_true",
                         help="average with the mirrored image's prediction (decide it on --split validation first)")
+    parser.add_argument("--refresh-examples", action="store_true",
+                        help="only re-choose the stored best/worst examples one per group (predictions files written "
+                             "before groups were stored); no model runs, nothing is scored or recorded")
+    parser.add_argument("--data-root", help="where the run's data is now, if it moved since training")
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.refresh_examples:
+        chosen = refresh_examples(args.run_dir, args.split, data_root=args.data_root)
+        print(f"{args.run_dir}/{args.split}_predictions.npz: examples chosen by group: {', '.join(chosen)}")
+        return
     metrics = evaluate_run(args.run_dir, args.split, force=args.force, batch_size=args.batch_size,
-                           tta=args.tta)
+                           tta=args.tta, data_root=args.data_root)
     print(format_metrics_table(metrics))
     print(f"{args.split}{' (tta)' if args.tta else ''}: {format_summary(metrics)}  -> "
           f"{args.run_dir}/{args.split}_metrics.json")

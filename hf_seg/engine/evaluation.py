@@ -163,11 +163,43 @@ def read_predictions(path: Path) -> dict:
                 "examples": {int(i): npz[f"image_{int(i):06d}"] for i in npz["example_index"]}}
 
 
+def refresh_examples(run_dir: Path, split: str = "test", examples: int = EXAMPLES, data_root: str | None = None
+                     ) -> list[str]:
+    """Choose a predictions file's best/worst examples again by group, for files written before groups were stored:
+    add the split's groups and the chosen images' raw pixels. No model runs; maps and scores are copied unchanged, and
+    nothing is recorded in the ledger. Returns the chosen ids (best, then worst)."""
+    run = RunFolder(run_dir).require(RunFolder.RECIPE, RunFolder.SPLIT, RunFolder.DATA_STATS)
+    path = run.predictions_file(split)
+    stored = read_predictions(path)
+    if stored["groups"] is not None:
+        raise RunFolderError(f"'{path}' already stores its groups, and its examples were chosen by them; nothing to do")
+    raw = run.datasets(data_root)[0][split].with_format(None)
+    if list(raw["id"]) != stored["ids"]:
+        raise RunFolderError(f"'{path}' holds other images than the {split} split rebuilt from '{run.path}' (data moved "
+                             "or changed?); pass --data-root with the run's data, or evaluate the run again")
+    groups = list(raw["group"])
+    best, worst = rank_images(stored["per_image_miou"], examples, groups)
+    images = {i: load_rgb(raw[i]["image"]) for i in best + worst}
+    writer = PredictionWriter(path, ClassInfo.from_dict(run.read(run.DATA_STATS)["class_info"]))
+    try:
+        with zipfile.ZipFile(path) as old:
+            for i in range(len(stored["ids"])):
+                for name in (f"pred_{i:06d}.npy", f"label_{i:06d}.npy"):
+                    writer.zip.writestr(name, old.read(name), compress_type=zipfile.ZIP_DEFLATED)
+        writer.scores = list(stored["per_image_miou"])
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close(stored["ids"], images, groups)
+    return [stored["ids"][i] for i in best + worst]
+
+
 def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_size: int | None = None,
-                 examples: int = EXAMPLES, dataset=None, tta: bool = False) -> dict:
+                 examples: int = EXAMPLES, dataset=None, tta: bool = False, data_root: str | None = None) -> dict:
     """Evaluate a run's best checkpoint on a split, refusing a second test evaluation unless forced; record it.
     dataset: the datasets object a data.source "dataset" run was trained on. tta: mirrored test-time augmentation
-    (decide it on validation: both settings of a validation evaluation are kept in the ledger)."""
+    (decide it on validation: both settings of a validation evaluation are kept in the ledger). data_root: where the
+    run's data is now, if it moved."""
     run = RunFolder(run_dir).require(RunFolder.RECIPE, RunFolder.SPLIT, "best")
     if batch_size is not None and batch_size < 1:
         raise RunFolderError(f"evaluation batch size {batch_size} is invalid; pass --batch-size 1 or more (or leave it "
@@ -179,7 +211,7 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
         raise RunFolderError(f"'{run.path}' was already evaluated on test at {earlier[-1]['time']}; the test split is "
                              "evaluated once (pass --force to evaluate it again, and it will be recorded)")
     recipe = run.recipe()
-    ds, class_info = run.eval_split(split, dataset=dataset)
+    ds, class_info = run.eval_split(split, data_root=data_root, dataset=dataset)
     ids = list(ds.with_format(None)["id"])
     accelerator = make_accelerator(recipe.train.mixed_precision)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size or recipe.train.eval_batch_size,

@@ -2,6 +2,7 @@
 aggregation and report from the run folders alone (building a dataset or loading a model there is an error)."""
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +11,14 @@ from accelerate.state import AcceleratorState
 from PIL import Image
 
 import hf_seg
-from hf_seg.engine.evaluation import read_predictions
+from hf_seg.engine.evaluation import EXAMPLES, read_predictions
+from hf_seg.metrics.failure import rank_images
 from hf_seg.report import make_report
 from hf_seg.runs import RunFolder, RunFolderError
 from hf_seg.study.plan import load_study, plan_runs, write_plan
 from hf_seg.study.runner import measure_efficiency
+
+from helpers.cli import cli
 
 TINY = {"name": "tiny", "data": {"source": "camvid", "split": {"mode": "official"}, "image_size": [32, 48],
                                  "num_workers": 0, "augment": ["hflip"]},
@@ -70,6 +74,25 @@ def test_train_evaluate_and_report_in_process(study, fresh_accelerator, monkeypa
     assert 0.0 <= metrics["mean_iou"] <= 1.0 and test["evaluation"]["images"] == 8
     with pytest.raises(RunFolderError, match="already evaluated on test"):
         hf_seg.evaluate_run(run.path, "test")
+
+    # a predictions file from before groups were stored gets them, and examples chosen by them, without a model
+    path = run.predictions_file("test")
+    with zipfile.ZipFile(path) as z:
+        entries = {n: z.read(n) for n in z.namelist() if n != "groups.npy"}
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    assert read_predictions(path)["groups"] is None
+    ledger = (run.path / "evaluations.jsonl").read_text()
+    assert cli("eval", str(run.path), "--split", "test", "--refresh-examples")[0] == 0
+    refreshed = read_predictions(path)
+    best, worst = rank_images(stored["per_image_miou"], EXAMPLES, stored["groups"])
+    assert refreshed["groups"] == stored["groups"] and sorted(refreshed["examples"]) == sorted(best + worst)
+    assert refreshed["per_image_miou"] == stored["per_image_miou"] and refreshed["ids"] == stored["ids"]
+    assert all(np.array_equal(a, b) for a, b in zip(refreshed["preds"], stored["preds"]))
+    assert (run.path / "evaluations.jsonl").read_text() == ledger  # nothing scored, nothing recorded
+    code, err = cli("eval", str(run.path), "--split", "test", "--refresh-examples")
+    assert code == 2 and "already stores its groups" in err
 
     measure_efficiency(run.path, planned.recipe, {**study.efficiency, "repeats": 1, "warmup": 0, "threads": 1})
 
