@@ -2,7 +2,8 @@
 
 Evaluating a run also writes what later stages need, so that they never load the data or the model again:
 `<split>_metrics.json` (scores, confusion matrix, per-image mIoU, the ledger entry) and `<split>_predictions.npz`
-(every label and predicted map, compressed, plus the raw images of the best and worst predictions).
+(every label and predicted map, compressed, each image's group, and the raw images of the best and worst
+predictions, chosen one per group first).
 """
 
 from __future__ import annotations
