@@ -17,6 +17,11 @@ class HfSegError(ValueError):
     """A user's input (recipe, data, run folder, model, study, ...) is wrong; the message names it and the fix."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`), raised by the command line so that it stops a command as Ctrl-C does; unlike Ctrl-C it
+    reaches only the process it was sent to, not the steps that process started."""
+
+
 def close_matches(word: str, options: Iterable[str], n: int = 5) -> str:
     """A short 'did you mean' hint, so a typo in a recipe is fixed without reading the docs."""
     found = difflib.get_close_matches(str(word).lower(), list(options), n=n, cutoff=0.5)

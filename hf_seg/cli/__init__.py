@@ -13,12 +13,13 @@ import importlib
 import os
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Callable, Optional
 
 from hf_seg import __version__
-from hf_seg.errors import one_line
+from hf_seg.errors import Terminated, one_line
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a model from a JSON recipe into a run folder"),
@@ -39,12 +40,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def run_cli(fn: Callable[[], None]) -> None:
     """Run a command body; every exception becomes one `error:` line (the traceback only with HF_SEG_DEBUG=1).
-    While it runs, `kill` (SIGTERM) stops it as Ctrl-C does: cleanup runs and one line says so."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    While it runs (in the main thread: the only one that may set handlers), `kill` (SIGTERM) stops it as Ctrl-C does:
+    cleanup runs and one line says so."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
         _report_errors(fn)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:  # None: a handler set outside Python, which cannot be put back
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _report_errors(fn: Callable[[], None]) -> None:
@@ -58,8 +62,8 @@ def _report_errors(fn: Callable[[], None]) -> None:
         print(f"error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("error: interrupted; run the same command again to continue (a training run resumes with --resume, "
-              "a study where it stopped)", file=sys.stderr)
+        print("error: interrupted; to continue, add --resume to a training command, or run any other command "
+              "(a study resumes where it stopped) again", file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # noqa: BLE001  (the last line of defence: never a bare traceback)
         if debug:
@@ -69,13 +73,14 @@ def _report_errors(fn: Callable[[], None]) -> None:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM handler: raise KeyboardInterrupt, so cleanup (temp files, a study's training step) runs as on Ctrl-C."""
-    raise KeyboardInterrupt
+    """SIGTERM handler: raise Terminated (a KeyboardInterrupt), so cleanup (temp files, a study's training step) runs
+    as on Ctrl-C."""
+    raise Terminated
 
 
 def unexpected(error: BaseException) -> str:
     """One line for an exception hf_seg did not anticipate: its type, its message, the file it concerns, where."""
-    frames = traceback.extract_tb(error.__traceback__)[1:]  # the first frame is run_cli itself
+    frames = traceback.extract_tb(error.__traceback__)[1:]  # the first frame is _report_errors itself
     where = "?"
     if frames:
         where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"

@@ -7,6 +7,7 @@ import argparse
 
 from hf_seg.engine.evaluation import evaluate_run, format_summary, refresh_examples
 from hf_seg.metrics import format_metrics_table
+from hf_seg.runs import RunFolderError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     if args.refresh_examples:
+        clash = [flag for flag, given in (("--force", args.force), ("--tta", args.tta),
+                                          ("--batch-size", args.batch_size is not None)) if given]
+        if clash:
+            raise RunFolderError(f"--refresh-examples runs no model, so {clash[0]} means nothing with it; leave it out")
         chosen = refresh_examples(args.run_dir, args.split, data_root=args.data_root)
-        print(f"{args.run_dir}/{args.split}_predictions.npz: examples chosen by group: {', '.join(chosen)}")
+        where = f"{args.run_dir}/{args.split}_predictions.npz"
+        print(f"{where}: already chose its examples by group; nothing to do" if chosen is None else
+              f"{where}: examples chosen by group: best {', '.join(chosen['best'])}; worst {', '.join(chosen['worst'])}")
         return
     metrics = evaluate_run(args.run_dir, args.split, force=args.force, batch_size=args.batch_size,
                            tta=args.tta, data_root=args.data_root)

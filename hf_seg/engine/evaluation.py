@@ -120,29 +120,38 @@ class PredictionWriter:
         self.zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_DEFLATED)
         self.scores: list[float] = []
 
-    def add(self, preds: np.ndarray, labels: np.ndarray) -> None:
-        for pred, label in zip(preds, labels):
+    def add(self, preds: np.ndarray, labels: np.ndarray, scores: Optional[list[float]] = None) -> None:
+        """Append maps and their per-image mIoU (computed here unless given: maps copied from an earlier file)."""
+        for j, (pred, label) in enumerate(zip(preds, labels)):
             i = len(self.scores)
             self._put(f"pred_{i:06d}", pred)
             self._put(f"label_{i:06d}", label)
-            self.scores.append(per_image_miou(pred, label, self.class_info.num_classes, self.class_info.ignore_index))
+            self.scores.append(scores[j] if scores is not None else
+                               per_image_miou(pred, label, self.class_info.num_classes, self.class_info.ignore_index))
 
     def _put(self, name: str, array: np.ndarray) -> None:
         with self.zip.open(f"{name}.npy", "w") as f:
             np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
 
-    def close(self, ids: list[str], images: dict[int, np.ndarray], groups: list[str] | None = None) -> None:
-        """Add the ids (and groups, when known) and the raw images of the chosen examples, then move the file into
-        place atomically."""
-        self._put("ids", np.asarray(ids))
-        if groups is not None:
+    def close(self, ids: list[str], groups: list[str], image_of: Callable[[int], np.ndarray], examples: int
+              ) -> tuple[list[int], list[int]]:
+        """Choose the best and worst examples (one per group first), add ids, groups, scores and the examples' raw
+        images, then move the file into place atomically; on any failure the temporary file goes. Returns the
+        examples' indices (best, worst)."""
+        try:
+            best, worst = rank_images(self.scores, examples, groups)
+            self._put("ids", np.asarray(ids))
             self._put("groups", np.asarray(groups))
-        self._put("per_image_miou", np.asarray(self.scores, dtype=np.float64))
-        self._put("example_index", np.asarray(sorted(images), dtype=np.int64))
-        for i, image in images.items():
-            self._put(f"image_{i:06d}", image)
-        self.zip.close()
-        os.replace(self.tmp, self.path)
+            self._put("per_image_miou", np.asarray(self.scores, dtype=np.float64))
+            self._put("example_index", np.asarray(sorted(best + worst), dtype=np.int64))
+            for i in best + worst:
+                self._put(f"image_{i:06d}", image_of(i))
+            self.zip.close()
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return best, worst
 
     def abort(self) -> None:
         self.zip.close()
@@ -165,34 +174,29 @@ def read_predictions(path: Path) -> dict:
 
 
 def refresh_examples(run_dir: Path, split: str = "test", examples: int = EXAMPLES, data_root: str | None = None
-                     ) -> list[str]:
+                     ) -> dict[str, list[str]] | None:
     """Choose a predictions file's best/worst examples again by group, for files written before groups were stored:
     add the split's groups and the chosen images' raw pixels. No model runs; maps and scores are copied unchanged, and
-    nothing is recorded in the ledger. Returns the chosen ids (best, then worst)."""
-    run = RunFolder(run_dir).require(RunFolder.RECIPE, RunFolder.SPLIT, RunFolder.DATA_STATS)
+    nothing is recorded in the ledger. Returns the chosen ids {"best": [...], "worst": [...]}, or None when the file
+    already has its groups."""
+    run = RunFolder(run_dir).require(RunFolder.RECIPE, RunFolder.SPLIT)
     path = run.predictions_file(split)
     stored = read_predictions(path)
     if stored["groups"] is not None:
-        raise RunFolderError(f"'{path}' already stores its groups, and its examples were chosen by them; nothing to do")
-    raw = run.datasets(data_root)[0][split].with_format(None)
+        return None
+    dsd, class_info = run.datasets(data_root)
+    raw = dsd[split].with_format(None)
     if list(raw["id"]) != stored["ids"]:
         raise RunFolderError(f"'{path}' holds other images than the {split} split rebuilt from '{run.path}' (data moved "
                              "or changed?); pass --data-root with the run's data, or evaluate the run again")
-    groups = list(raw["group"])
-    best, worst = rank_images(stored["per_image_miou"], examples, groups)
-    images = {i: load_rgb(raw[i]["image"]) for i in best + worst}
-    writer = PredictionWriter(path, ClassInfo.from_dict(run.read(run.DATA_STATS)["class_info"]))
+    writer = PredictionWriter(path, class_info)
     try:
-        with zipfile.ZipFile(path) as old:
-            for i in range(len(stored["ids"])):
-                for name in (f"pred_{i:06d}.npy", f"label_{i:06d}.npy"):
-                    writer.zip.writestr(name, old.read(name), compress_type=zipfile.ZIP_DEFLATED)
-        writer.scores = list(stored["per_image_miou"])
+        writer.add(stored["preds"], stored["labels"], stored["per_image_miou"])
     except BaseException:
         writer.abort()
         raise
-    writer.close(stored["ids"], images, groups)
-    return [stored["ids"][i] for i in best + worst]
+    best, worst = writer.close(stored["ids"], list(raw["group"]), lambda i: load_rgb(raw[i]["image"]), examples)
+    return {"best": [stored["ids"][i] for i in best], "worst": [stored["ids"][i] for i in worst]}
 
 
 def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_size: int | None = None,
@@ -232,9 +236,7 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
     seconds = time.perf_counter() - start
     if main:
         raw = ds.with_format(None)
-        groups = list(raw["group"]) if "group" in raw.column_names else None
-        best, worst = rank_images(writer.scores, examples, groups)
-        writer.close(ids, {i: load_rgb(raw[i]["image"]) for i in best + worst}, groups)
+        writer.close(ids, list(raw["group"]), lambda i: load_rgb(raw[i]["image"]), examples)
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": split, "checkpoint": checkpoint_id(run.best),
                  "split_hash": split_fingerprint(ids), "images": len(ds), "mean_iou": metrics["mean_iou"],
                  "tta": tta, "forced": bool(earlier and force), "seconds": round(seconds, 2)}

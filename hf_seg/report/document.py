@@ -265,8 +265,9 @@ def build_document(res: dict) -> list:
               f"{pct(res['failure']['per_image']['max'])}. @figure:examples shows the "
               f"{sum(e['kind'] == 'best' for e in res['failure']['examples'])} best and "
               f"{sum(e['kind'] == 'worst' for e in res['failure']['examples'])} worst test images"
-              + (", each side chosen within its quarter of the ranking, one image per split group before any group "
-                 "repeats (neighbouring frames look alike)." if res["failure"]["examples_one_per_group"] else
+              + (", each side chosen within its quarter of the ranking (at least as many images as it shows), one "
+                 "image per split group before any group repeats (neighbouring frames look alike)."
+                 if res["failure"]["examples_one_per_group"] else
                  ", ranked without their groups (the predictions file predates stored groups), so neighbouring "
                  "frames of one scene can repeat.")),
         Figure("Best and worst test images by per-image mIoU: image, ground truth, prediction, errors",

@@ -20,6 +20,7 @@ import transformers
 
 from hf_seg.bench.efficiency import benchmark_model, encoder_flops, environment
 from hf_seg.engine.runtime import MIXED_PRECISION
+from hf_seg.errors import Terminated
 from hf_seg.report import make_report
 from hf_seg.runs import RunFolder, write_json
 from hf_seg.study.plan import (PlannedRun, Study, StudyError, check_plan, check_same_recipe, plan_runs, resolve_recipe,
@@ -28,14 +29,15 @@ from hf_seg.study.speed import measure_study_speed, read_study_speed, study_devi
 
 HF_SEG = [sys.executable, "-m", "hf_seg"]
 """How the runner starts hf_seg's own commands: the installed package, never a path into a repository."""
-STOP_SECONDS = 60
-"""How long a stopped runner waits for its step to end after SIGTERM before it kills it."""
+GRACE_SECONDS, STOP_SECONDS = 10, 60
+"""A stopped runner's step: time to end on its own after Ctrl-C (which reached it too), then after SIGTERM; then it is
+killed."""
 
 
 def _run_logged(cmd: list[str], log: Path, lock_fd: int, say: Callable[[str], None]) -> None:
     """Run a subprocess with its output appended to `log`; a failure shows the log's last lines and raises.
-    A runner stopped by Ctrl-C or by SIGTERM (the command line turns it into KeyboardInterrupt) ends the step as it
-    leaves, so no orphaned training keeps the run's lock; the next runner resumes it from its last checkpoint."""
+    A runner stopped by Ctrl-C or by SIGTERM (the command line turns it into KeyboardInterrupt) ends the step before
+    it leaves, so no orphaned training keeps the run's lock; the next runner resumes it from its last checkpoint."""
     with open(log, "a") as f:
         f.write(f"\n$ {' '.join(cmd)}\n")
         f.flush()
@@ -43,18 +45,32 @@ def _run_logged(cmd: list[str], log: Path, lock_fd: int, say: Callable[[str], No
                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             code = child.wait()
-        except BaseException:  # subprocess.call would kill without reaping it on KeyboardInterrupt (a zombie stays)
-            child.terminate()  # the step stops as on Ctrl-C and says so in its log
-            try:
-                child.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        except BaseException as stop:
+            grace = 0 if isinstance(stop, Terminated) else GRACE_SECONDS  # Ctrl-C reached the step too; kill did not
+            say(f"stopping 'hf-seg {cmd[len(HF_SEG)]}' (up to {grace + STOP_SECONDS} s; interrupt again to kill it)")
+            _stop(child, grace)
             raise
     if code != 0:
         say("\n".join(log.read_text().splitlines()[-15:]))
         raise StudyError(f"'hf-seg {cmd[len(HF_SEG)]}' failed (exit {code}); fix the cause shown in '{log}' and run "
                          "the study again (finished steps are kept)")
+
+
+def _stop(child: subprocess.Popen, grace: float) -> None:
+    """End and reap a step: `grace` seconds to stop on its own, then SIGTERM, then SIGKILL (also on a second interrupt)."""
+    try:
+        for send, seconds in ((None, grace), (child.terminate, STOP_SECONDS)):
+            if send is not None:
+                send()
+            try:
+                child.wait(timeout=seconds)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def measure_efficiency(run_dir: Path, recipe: dict, options: dict) -> dict:

@@ -1,6 +1,7 @@
 """train() and evaluate_run() in this process on a generated SegNet-layout CamVid, then a one-variant study's
 aggregation and report from the run folders alone (building a dataset or loading a model there is an error)."""
 
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -11,7 +12,7 @@ from accelerate.state import AcceleratorState
 from PIL import Image
 
 import hf_seg
-from hf_seg.engine.evaluation import EXAMPLES, read_predictions
+from hf_seg.engine.evaluation import EXAMPLES, read_predictions, refresh_examples
 from hf_seg.metrics.failure import rank_images
 from hf_seg.report import make_report
 from hf_seg.runs import RunFolder, RunFolderError
@@ -25,6 +26,13 @@ TINY = {"name": "tiny", "data": {"source": "camvid", "split": {"mode": "official
         "model": {"arch": "unet", "encoder": "resnet18", "encoder_depth": 3, "options": {"decoder_channels": [32, 16, 8]}},
         "optim": {"lr": 0.01}, "loss": {"name": "ce_dice"},
         "train": {"epochs": 2, "batch_size": 4, "eval_batch_size": 4, "mixed_precision": "no", "tracker": None}}
+
+
+def io_bytes(array: np.ndarray) -> bytes:
+    """An array as the bytes of a .npy file."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -75,24 +83,29 @@ def test_train_evaluate_and_report_in_process(study, fresh_accelerator, monkeypa
     with pytest.raises(RunFolderError, match="already evaluated on test"):
         hf_seg.evaluate_run(run.path, "test")
 
-    # a predictions file from before groups were stored gets them, and examples chosen by them, without a model
+    # a predictions file from before groups were stored (no groups, other examples) gets its groups, and the images
+    # of the examples chosen by them, without a model
     path = run.predictions_file("test")
     with zipfile.ZipFile(path) as z:
-        entries = {n: z.read(n) for n in z.namelist() if n != "groups.npy"}
+        entries = {n: z.read(n) for n in z.namelist() if n != "groups.npy" and not n.startswith("image_")}
+    entries["example_index.npy"] = io_bytes(np.asarray([], dtype=np.int64))
     with zipfile.ZipFile(path, "w") as z:
         for name, data in entries.items():
             z.writestr(name, data)
-    assert read_predictions(path)["groups"] is None
+    assert read_predictions(path)["groups"] is None and read_predictions(path)["examples"] == {}
     ledger = (run.path / "evaluations.jsonl").read_text()
+    assert cli("eval", str(run.path), "--split", "test", "--refresh-examples", "--tta")[0] == 2  # runs no model
     assert cli("eval", str(run.path), "--split", "test", "--refresh-examples")[0] == 0
     refreshed = read_predictions(path)
     best, worst = rank_images(stored["per_image_miou"], EXAMPLES, stored["groups"])
     assert refreshed["groups"] == stored["groups"] and sorted(refreshed["examples"]) == sorted(best + worst)
+    data = Path(run.recipe().data.root)
+    for i, image in refreshed["examples"].items():  # the raw pixels of the chosen test images
+        assert np.array_equal(image, np.asarray(Image.open(data / "test" / f"{stored['ids'][i]}.png").convert("RGB")))
     assert refreshed["per_image_miou"] == stored["per_image_miou"] and refreshed["ids"] == stored["ids"]
     assert all(np.array_equal(a, b) for a, b in zip(refreshed["preds"], stored["preds"]))
     assert (run.path / "evaluations.jsonl").read_text() == ledger  # nothing scored, nothing recorded
-    code, err = cli("eval", str(run.path), "--split", "test", "--refresh-examples")
-    assert code == 2 and "already stores its groups" in err
+    assert refresh_examples(run.path) is None  # already chosen by group: nothing to do
 
     measure_efficiency(run.path, planned.recipe, {**study.efficiency, "repeats": 1, "warmup": 0, "threads": 1})
 

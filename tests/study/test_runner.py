@@ -242,24 +242,29 @@ STOPPED_RUNNER = """
 import sys
 from pathlib import Path
 from hf_seg.cli import run_cli
-from hf_seg.study.runner import _run_logged
-step = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(300)"
-run_cli(lambda: _run_logged([sys.executable, "-c", step, sys.argv[1]], Path(sys.argv[2]), -1, print))
+from hf_seg.study import runner
+runner.STOP_SECONDS = 2
+step = ("import os, signal, sys, time; open(sys.argv[1], 'w').write(str(os.getpid()));"
+        + ("signal.signal(signal.SIGTERM, signal.SIG_IGN);" if sys.argv[3] == "deaf" else "") + "time.sleep(300)")
+run_cli(lambda: runner._run_logged([sys.executable, "-c", step, sys.argv[1]], Path(sys.argv[2]), -1, print))
 """
 
 
-def test_a_killed_runner_stops_its_training_step(tmp_path):
-    """SIGTERM to the runner (`kill PID`) ends the step it started: no orphan keeps the run's lock and the CPU."""
+@pytest.mark.parametrize("step", ["plain", "deaf"])
+def test_a_killed_runner_stops_its_training_step(tmp_path, step):
+    """SIGTERM to the runner (`kill PID`) ends the step it started, at once, or killed if it ignores SIGTERM: no orphan
+    keeps the run's lock and the CPU."""
     pid_file = tmp_path / "step.pid"
-    proc = subprocess.Popen([sys.executable, "-c", STOPPED_RUNNER, str(pid_file), str(tmp_path / "step.log")],
-                            stderr=subprocess.PIPE, text=True, env=_env())
+    proc = subprocess.Popen([sys.executable, "-c", STOPPED_RUNNER, str(pid_file), str(tmp_path / "step.log"), step],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     deadline = time.monotonic() + 60
     while not (pid_file.is_file() and pid_file.read_text()):
         assert proc.poll() is None and time.monotonic() < deadline, "the step never started"
         time.sleep(0.05)
-    step = int(pid_file.read_text())
+    child = int(pid_file.read_text())
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 130
-    assert "error: interrupted; run the same command again to continue" in proc.stderr.read()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "error: interrupted; to continue, add --resume" in err
+    assert "stopping 'hf-seg " in out  # says what it waits for
     with pytest.raises(ProcessLookupError):  # ended and reaped by the runner, not left running
-        os.kill(step, 0)
+        os.kill(child, 0)
