@@ -8,6 +8,7 @@ predictions, chosen one per group first).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import zipfile
@@ -112,13 +113,21 @@ def _ignore_maps(preds: np.ndarray, labels: np.ndarray) -> None:
 
 
 class PredictionWriter:
-    """Streams label and prediction maps into a compressed .npz (one entry per image), so memory stays flat."""
+    """Streams label and prediction maps into a compressed .npz (one entry per image), so memory stays flat.
+    Use it in a `with` block: any exception inside removes the temporary file, and only close() puts the file in place."""
 
     def __init__(self, path: Path, class_info: ClassInfo) -> None:
         self.path, self.class_info = Path(path), class_info
         self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
         self.zip = zipfile.ZipFile(self.tmp, "w", compression=zipfile.ZIP_DEFLATED)
         self.scores: list[float] = []
+
+    def __enter__(self) -> "PredictionWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
 
     def add(self, preds: np.ndarray, labels: np.ndarray, scores: Optional[list[float]] = None) -> None:
         """Append maps and their per-image mIoU (computed here unless given: maps copied from an earlier file)."""
@@ -136,21 +145,16 @@ class PredictionWriter:
     def close(self, ids: list[str], groups: list[str], image_of: Callable[[int], np.ndarray], examples: int
               ) -> tuple[list[int], list[int]]:
         """Choose the best and worst examples (one per group first), add ids, groups, scores and the examples' raw
-        images, then move the file into place atomically; on any failure the temporary file goes. Returns the
-        examples' indices (best, worst)."""
-        try:
-            best, worst = rank_images(self.scores, examples, groups)
-            self._put("ids", np.asarray(ids))
-            self._put("groups", np.asarray(groups))
-            self._put("per_image_miou", np.asarray(self.scores, dtype=np.float64))
-            self._put("example_index", np.asarray(sorted(best + worst), dtype=np.int64))
-            for i in best + worst:
-                self._put(f"image_{i:06d}", image_of(i))
-            self.zip.close()
-            os.replace(self.tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
+        images, then move the file into place atomically. Returns the examples' indices (best, worst)."""
+        best, worst = rank_images(self.scores, examples, groups)
+        self._put("ids", np.asarray(ids))
+        self._put("groups", np.asarray(groups))
+        self._put("per_image_miou", np.asarray(self.scores, dtype=np.float64))
+        self._put("example_index", np.asarray(sorted(best + worst), dtype=np.int64))
+        for i in best + worst:
+            self._put(f"image_{i:06d}", image_of(i))
+        self.zip.close()
+        os.replace(self.tmp, self.path)
         return best, worst
 
     def abort(self) -> None:
@@ -189,13 +193,9 @@ def refresh_examples(run_dir: Path, split: str = "test", examples: int = EXAMPLE
     if list(raw["id"]) != stored["ids"]:
         raise RunFolderError(f"'{path}' holds other images than the {split} split rebuilt from '{run.path}' (data moved "
                              "or changed?); pass --data-root with the run's data, or evaluate the run again")
-    writer = PredictionWriter(path, class_info)
-    try:
+    with PredictionWriter(path, class_info) as writer:
         writer.add(stored["preds"], stored["labels"], stored["per_image_miou"])
-    except BaseException:
-        writer.abort()
-        raise
-    best, worst = writer.close(stored["ids"], list(raw["group"]), lambda i: load_rgb(raw[i]["image"]), examples)
+        best, worst = writer.close(stored["ids"], list(raw["group"]), lambda i: load_rgb(raw[i]["image"]), examples)
     return {"best": [stored["ids"][i] for i in best], "worst": [stored["ids"][i] for i in worst]}
 
 
@@ -224,19 +224,15 @@ def evaluate_run(run_dir: Path, split: str = "test", force: bool = False, batch_
     fast = recipe.train.channels_last
     model, loader = accelerator.prepare(channels_last(run.load_best(), fast), loader)
     main = accelerator.is_main_process
-    writer = PredictionWriter(run.predictions_file(split), class_info) if main else None
     start = time.perf_counter()
-    try:
+    with PredictionWriter(run.predictions_file(split), class_info) if main else contextlib.nullcontext() as writer:
         metrics = evaluate(model, loader, accelerator, class_info, desc=f"{split}",
                            on_batch=writer.add if writer else _ignore_maps, memory_channels_last=fast, tta=tta)
-    except BaseException:
+        seconds = time.perf_counter() - start
         if writer:
-            writer.abort()
-        raise
-    seconds = time.perf_counter() - start
+            raw = ds.with_format(None)
+            writer.close(ids, list(raw["group"]), lambda i: load_rgb(raw[i]["image"]), examples)
     if main:
-        raw = ds.with_format(None)
-        writer.close(ids, list(raw["group"]), lambda i: load_rgb(raw[i]["image"]), examples)
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": split, "checkpoint": checkpoint_id(run.best),
                  "split_hash": split_fingerprint(ids), "images": len(ds), "mean_iou": metrics["mean_iou"],
                  "tta": tta, "forced": bool(earlier and force), "seconds": round(seconds, 2)}

@@ -59,18 +59,22 @@ def _run_logged(cmd: list[str], log: Path, lock_fd: int, say: Callable[[str], No
 def _stop(child: subprocess.Popen, grace: float) -> None:
     """End and reap a step: `grace` seconds to stop on its own, then SIGTERM, then SIGKILL (also on a second interrupt)."""
     try:
-        for send, seconds in ((None, grace), (child.terminate, STOP_SECONDS)):
-            if send is not None:
-                send()
-            try:
-                child.wait(timeout=seconds)
-                return
-            except subprocess.TimeoutExpired:
-                pass
+        if not _ended(child, grace):
+            child.terminate()
+            _ended(child, STOP_SECONDS)
     finally:
         if child.poll() is None:
             child.kill()
-            child.wait()
+        child.wait()
+
+
+def _ended(child: subprocess.Popen, seconds: float) -> bool:
+    """Whether the step ends within `seconds`."""
+    try:
+        child.wait(timeout=seconds)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def measure_efficiency(run_dir: Path, recipe: dict, options: dict) -> dict:
