@@ -15,7 +15,7 @@ from hf_seg.report.document import build_document
 from hf_seg.report.markdown import to_markdown
 from hf_seg.report.pdf import to_pdf
 from hf_seg.runs import read_json
-from hf_seg.study.aggregate import ANALYSIS_DIR, aggregate
+from hf_seg.study.aggregate import ANALYSIS_DIR, RESULTS_FORMAT, aggregate
 
 MAX_PAGES = 10
 
@@ -33,13 +33,25 @@ class ReportFiles:
     figures: list[str]
 
 
+def read_results(study_dir: Path) -> dict:
+    """analysis/results.json as it is, refused in one line when an hf_seg of another results format wrote it (its
+    keys would not be the ones the report reads)."""
+    path = study_dir / ANALYSIS_DIR / "results.json"
+    res = read_json(path)
+    found = res.get("format", 1)
+    if found != RESULTS_FORMAT:
+        raise ReportError(f"'{path}' has results format {found}, this hf_seg renders format {RESULTS_FORMAT}; "
+                          f"run `hf-seg report {study_dir}` without --no-aggregate to aggregate its runs again, or "
+                          "render it with the hf_seg version that wrote it")
+    return res
+
+
 def make_report(study_dir: Path, aggregate_first: bool = True, interim: bool = False) -> ReportFiles:
     """Aggregate the study (unless asked not to), then write report.md and report.pdf into the study folder;
     `interim`: aggregate the runs finished so far and say so on the title (without aggregating, results.json already
     records whether it was interim). A report over the page limit replaces neither file."""
     study_dir = Path(study_dir)
-    res = (aggregate(study_dir, interim=interim) if aggregate_first
-           else read_json(study_dir / ANALYSIS_DIR / "results.json"))
+    res = aggregate(study_dir, interim=interim) if aggregate_first else read_results(study_dir)
     blocks = build_document(res)
     md, tables, figures = to_markdown(blocks)
     md_path, pdf = study_dir / "report.md", study_dir / "report.pdf"

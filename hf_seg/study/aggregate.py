@@ -23,6 +23,7 @@ from hf_seg.study.failures import analyse_best_model
 from hf_seg.study.speed import model_key, read_study_speed
 
 ANALYSIS_DIR = "analysis"
+RESULTS_FORMAT = 2  # raise whenever results.json gains or changes a key the report reads (1: files without it)
 SAM_GLOBS = ("runs/*/sam_comparison/*/comparison.json", "sam_comparison/*/comparison.json")  # hf-seg compare-sam
 ROLE_KEYS = {  # group role -> the recipe keys whose variation defines it (checked in this order)
     "split": ("data.split.",),
@@ -292,7 +293,7 @@ def summarise(plan: dict, runs: list[RunResult], splits: list[dict], out: Path,
     pilot = {v: r for v in (groups[arch_group]["variants"] if arch_group else []) for r in runs_by_variant[v]
              if r.seed == first_seed}  # the first seed of every architecture: the runs that check the schedule
     return {
-        "study": plan["study"], "class_names": class_names, "variants": rows, "groups": groups,
+        "format": RESULTS_FORMAT, "study": plan["study"], "class_names": class_names, "variants": rows, "groups": groups,
         "best": {"variant": best["name"], "run_id": best_run.run_id},
         "main_split": main_split, "comparable": [r["name"] for r in comparable],
         "speed_source": speed_source,

@@ -286,6 +286,19 @@ def test_page_limit_is_enforced(results, monkeypatch, tmp_path):
     assert files.md.read_text().startswith("# Study tiny") and pdf_pages(files.pdf) == files.pages
 
 
+def test_results_of_another_format_are_refused_without_aggregating(results):
+    """A results.json written before its keys changed (no "format": an older hf_seg) is named in one line with the
+    fix, instead of failing on the first key the report misses; the earlier report is left as it was."""
+    res, study_dir = results
+    older = {k: v for k, v in res.items() if k != "format"}
+    write_json(study_dir / "analysis" / "results.json", older)
+    (study_dir / "report.pdf").write_bytes(b"the earlier pdf")
+    with pytest.raises(ReportError, match=r"results format 1, this hf_seg renders format \d+; run `hf-seg report .*"
+                                          "without --no-aggregate"):
+        make_report(study_dir, aggregate_first=False)
+    assert (study_dir / "report.pdf").read_bytes() == b"the earlier pdf"
+
+
 @pytest.mark.parametrize("study_file", ["recipes/studies/camvid_cpu.json", "recipes/studies/camvid_quick.json",
                                         "recipes/studies/camvid_gpu.json"])
 def test_the_shipped_studies_fit_the_page_limit(study_file, tmp_path, monkeypatch):
