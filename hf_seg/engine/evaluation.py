@@ -177,18 +177,18 @@ def read_predictions(path: Path) -> dict:
                 "examples": {int(i): npz[f"image_{int(i):06d}"] for i in npz["example_index"]}}
 
 
-def refresh_examples(run_dir: Path, split: str = "test", examples: int = EXAMPLES, data_root: str | None = None
-                     ) -> dict[str, list[str]] | None:
+def refresh_examples(run_dir: Path, split: str = "test", examples: int = EXAMPLES, data_root: str | None = None,
+                     dataset=None) -> dict[str, list[str]] | None:
     """Choose a predictions file's best/worst examples again by group, for files written before groups were stored:
     add the split's groups and the chosen images' raw pixels. No model runs; maps and scores are copied unchanged, and
-    nothing is recorded in the ledger. Returns the chosen ids {"best": [...], "worst": [...]}, or None when the file
-    already has its groups."""
+    nothing is recorded in the ledger. dataset: the datasets object a data.source "dataset" run was trained on.
+    Returns the chosen ids {"best": [...], "worst": [...]}, or None when the file already has its groups."""
     run = RunFolder(run_dir).require(RunFolder.RECIPE, RunFolder.SPLIT)
     path = run.predictions_file(split)
     stored = read_predictions(path)
     if stored["groups"] is not None:
         return None
-    dsd, class_info = run.datasets(data_root)
+    dsd, class_info = run.datasets(data_root, dataset)
     raw = dsd[split].with_format(None)
     if list(raw["id"]) != stored["ids"]:
         raise RunFolderError(f"'{path}' holds other images than the {split} split rebuilt from '{run.path}' (data moved "

@@ -35,6 +35,17 @@ def io_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def as_before_groups(path: Path) -> None:
+    """Rewrite a predictions file as hf_seg wrote it before groups were stored: no groups, no example images."""
+    with zipfile.ZipFile(path) as z:
+        entries = {n: z.read(n) for n in z.namelist() if n != "groups.npy" and not n.startswith("image_")}
+    entries["example_index.npy"] = io_bytes(np.asarray([], dtype=np.int64))
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    assert read_predictions(path)["groups"] is None and read_predictions(path)["examples"] == {}
+
+
 @pytest.fixture
 def fresh_accelerator():
     """train() and evaluate_run() build an Accelerator; its state is a per-process singleton, so start clean."""
@@ -86,13 +97,7 @@ def test_train_evaluate_and_report_in_process(study, fresh_accelerator, monkeypa
     # a predictions file from before groups were stored (no groups, other examples) gets its groups, and the images
     # of the examples chosen by them, without a model
     path = run.predictions_file("test")
-    with zipfile.ZipFile(path) as z:
-        entries = {n: z.read(n) for n in z.namelist() if n != "groups.npy" and not n.startswith("image_")}
-    entries["example_index.npy"] = io_bytes(np.asarray([], dtype=np.int64))
-    with zipfile.ZipFile(path, "w") as z:
-        for name, data in entries.items():
-            z.writestr(name, data)
-    assert read_predictions(path)["groups"] is None and read_predictions(path)["examples"] == {}
+    as_before_groups(path)
     ledger = (run.path / "evaluations.jsonl").read_text()
     assert cli("eval", str(run.path), "--split", "test", "--refresh-examples", "--tta")[0] == 2  # runs no model
     assert cli("eval", str(run.path), "--split", "test", "--refresh-examples")[0] == 0
@@ -151,3 +156,11 @@ def test_train_on_a_datasetdict_built_in_python_then_evaluate_it(tmp_path, fresh
         hf_seg.evaluate_run(run.path)
     metrics = hf_seg.evaluate_run(run.path, dataset=dsd)
     assert 0.0 <= metrics["mean_iou"] <= 1.0 and run.ledger()[-1]["images"] == 4
+    # its predictions file, as written before groups were stored, gets them from the same datasets object
+    as_before_groups(run.predictions_file("test"))
+    with pytest.raises(RunFolderError, match="trained on a datasets object passed in Python"):
+        refresh_examples(run.path)
+    chosen = refresh_examples(run.path, dataset=dsd)
+    refreshed = read_predictions(run.predictions_file("test"))
+    assert refreshed["groups"] == list(run.datasets(dataset=dsd)[0]["test"].with_format(None)["group"])
+    assert sorted(refreshed["ids"][i] for i in refreshed["examples"]) == sorted(chosen["best"] + chosen["worst"])
