@@ -5,17 +5,24 @@ S.json --status`)."""
 from __future__ import annotations
 
 import statistics
-from typing import Optional
+from pathlib import Path
 
 from hf_seg.formatting import pct
 from hf_seg.runs import RunFolder
 from hf_seg.study.evidence import plateau
 from hf_seg.study.plan import PlannedRun, Study, StudyError, check_same_recipe, plan_runs
-from hf_seg.study.runner import run_trained, take_run
+from hf_seg.study.locks import take_run
 
 
 FINISHED = ("done", "evaluating", "needs test", "needs benchmark")
 """States of a run whose training has finished (its plateau check can be read)."""
+
+
+def run_trained(run_dir: Path) -> bool:
+    """True when the run's training has finished. A run already tested and benchmarked counts as trained without its
+    weights, so a study whose run files were committed (no best/ or last/) resumes in a fresh checkout."""
+    folder = RunFolder(run_dir)
+    return (folder.tested("test") and (run_dir / RunFolder.EFFICIENCY).is_file()) or folder.training_finished()
 
 
 def _held(study: Study, run_id: str) -> bool:
@@ -63,7 +70,7 @@ def study_progress(study: Study) -> list[dict]:
         state = _state(folder, study, run, history)
         seconds = sum(r.get("seconds", 0.0) for r in history)
         rows.append({
-            "run_id": run.run_id, "state": state, "epochs": run.recipe["train"]["epochs"],
+            "run_id": run.run_id, "variant": run.variant, "state": state, "epochs": run.recipe["train"]["epochs"],
             "epochs_done": history[-1]["epoch"] if history else 0,
             "best_val": best["val_mean_iou"] if best else None, "best_epoch": best["epoch"] if best else None,
             "test": ledger[0]["mean_iou"] if ledger else None,
@@ -74,24 +81,33 @@ def study_progress(study: Study) -> list[dict]:
     return rows
 
 
-def _left_hours(rows: list[dict]) -> tuple[float, int]:
-    """Hours of training left, from the median seconds per epoch of finished runs with the same training-set cap (else
-    the run's own epochs so far), and how many unfinished runs have nothing to estimate from."""
-    per_epoch: dict[Optional[int], list[float]] = {}
-    finished = [r for r in rows if r["state"] in FINISHED]
-    for r in finished:
-        if r["epoch_seconds"]:
-            per_epoch.setdefault(r["train_images"], []).append(r["epoch_seconds"])
+def hours_left(rows: list[dict]) -> tuple[float, int]:
+    """Hours of training left and how many unfinished runs have nothing to estimate from. Each unfinished run's
+    remaining epochs are timed (evaluations included) by the most specific evidence there is: finished runs of the same
+    variant (other seeds), else the run's own epochs so far, else finished runs with the same training-set cap."""
+    by_variant: dict[str, list[float]] = {}
+    by_cap: dict[int | None, list[float]] = {}
+    for r in rows:
+        if r["state"] in FINISHED and r["epoch_seconds"]:
+            by_variant.setdefault(r["variant"], []).append(r["epoch_seconds"])
+            by_cap.setdefault(r["train_images"], []).append(r["epoch_seconds"])
     hours, unknown = 0.0, 0
     for r in rows:
-        if r in finished:
+        if r["state"] in FINISHED:
             continue
-        seen = per_epoch.get(r["train_images"]) or ([r["epoch_seconds"]] if r["epoch_seconds"] else [])
+        seen = by_variant.get(r["variant"]) or ([r["epoch_seconds"]] if r["epoch_seconds"] else by_cap.get(r["train_images"]))
         if not seen:
             unknown += 1
             continue
-        hours += (r["epochs"] - r["epochs_done"]) * statistics.median(seen) / 3600
+        done = 0 if r["state"] == "restarts" else r["epochs_done"]  # no checkpoint: it trains from epoch 1 again
+        hours += (r["epochs"] - done) * statistics.median(seen) / 3600
     return hours, unknown
+
+
+def format_hours_left(rows: list[dict]) -> str:
+    """"about N h left", noting runs that have nothing to estimate from yet."""
+    hours, unknown = hours_left(rows)
+    return f"about {hours:.1f} h left" + (f" (+ {unknown} run(s) with nothing to estimate from yet)" if unknown else "")
 
 
 def format_progress(study: Study, rows: list[dict]) -> str:
@@ -105,11 +121,9 @@ def format_progress(study: Study, rows: list[dict]) -> str:
                      f"{pct(r['test']):>5} {check:>14} {r['train_minutes']:>6.1f}")
     done = sum(r["state"] == "done" for r in rows)
     checked = [r["plateau"] for r in rows if r["plateau"] is not None]
-    hours, unknown = _left_hours(rows)
     lines.append(f"{done} of {len(rows)} runs done, {sum(r['train_minutes'] for r in rows) / 60:.1f} h of training so "
-                 f"far; plateau check: {sum(p['plateaued'] for p in checked)} of {len(checked)} pass; about "
-                 f"{hours:.1f} h left" + (f" (+ {unknown} run(s) with nothing to estimate from yet)"
-                                          if unknown else "") + f"; study folder {study.out_dir}")
+                 f"far; plateau check: {sum(p['plateaued'] for p in checked)} of {len(checked)} pass; "
+                 f"{format_hours_left(rows)}; study folder {study.out_dir}")
     if 0 < done < len(rows):
         lines.append(f"a report of the finished runs so far: hf-seg report {study.out_dir} --interim")
     return "\n".join(lines)

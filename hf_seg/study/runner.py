@@ -7,7 +7,6 @@ skips finished steps and resumes an interrupted training with `--resume`.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import sys
@@ -23,8 +22,10 @@ from hf_seg.engine.runtime import MIXED_PRECISION
 from hf_seg.errors import Terminated
 from hf_seg.report import make_report
 from hf_seg.runs import RunFolder, write_json
+from hf_seg.study.locks import study_lock, take_run
 from hf_seg.study.plan import (PlannedRun, Study, StudyError, check_plan, check_same_recipe, plan_runs, resolve_recipe,
                               write_plan)
+from hf_seg.study.progress import format_hours_left, run_trained, study_progress
 from hf_seg.study.speed import measure_study_speed, read_study_speed, study_device
 
 HF_SEG = [sys.executable, "-m", "hf_seg"]
@@ -109,51 +110,6 @@ def compare_with_sam(study: Study, runs: list[PlannedRun], lock_fd: int, say: Ca
     _run_logged(cmd, study.out_dir / "logs" / "sam_comparison.log", lock_fd, say)
 
 
-def run_trained(run_dir: Path) -> bool:
-    """True when the run's training has finished. A run already tested and benchmarked counts as trained without its
-    weights, so a study whose run files were committed (no best/ or last/) resumes in a fresh checkout."""
-    folder = RunFolder(run_dir)
-    return (folder.tested("test") and (run_dir / RunFolder.EFFICIENCY).is_file()) or folder.training_finished()
-
-
-class FolderLock:
-    """An flock on a file: per run (taken without waiting, so several runners share a study) or on the study (held
-    briefly for the plan, the SAM comparison and the report). Training subprocesses inherit a run's lock, so an
-    orphaned training still holds its run. Works wherever flock does: one machine, or a shared filesystem whose
-    mounts support it (NFSv4, Lustre with flock)."""
-
-    def __init__(self, path: Path, wait: bool, what: str):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.fd = path, os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            os.close(self.fd)
-            raise StudyError(f"{what} is in use by another runner (or a training it started)") from None
-
-    def release(self) -> None:
-        os.close(self.fd)
-
-    def __enter__(self) -> "FolderLock":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def study_lock(folder: Path) -> FolderLock:
-    """The study folder's own lock, waited for (other runners hold it only for moments)."""
-    return FolderLock(folder / ".lock", wait=True, what=f"study folder '{folder}'")
-
-
-def take_run(folder: Path, run_id: str) -> FolderLock | None:
-    """The run's lock if no other runner holds it, else None."""
-    try:
-        return FolderLock(folder / "locks" / f"{run_id}.lock", wait=False, what=f"run '{run_id}'")
-    except StudyError:
-        return None
-
-
 def run_study(study: Study, say: Callable[[str], None] = print, report: bool = True, poll_seconds: float = 5.0
               ) -> list[Path]:
     """Train, test once and benchmark every planned run, skipping finished steps; optionally aggregate and report.
@@ -170,7 +126,7 @@ def run_study(study: Study, say: Callable[[str], None] = print, report: bool = T
     (study.out_dir / "logs").mkdir(exist_ok=True)
     say(f"study '{study.name}': {len(runs)} runs ({sum(len(r.members) for r in runs)} group entries, "
         f"{len(study.seeds)} seed(s)) -> {study.out_dir}")
-    started, stats = time.perf_counter(), {"seconds": 0.0, "trained": 0}
+    started = time.perf_counter()
     todo = list(enumerate(runs, 1))
     while todo:
         busy = []
@@ -180,7 +136,7 @@ def run_study(study: Study, say: Callable[[str], None] = print, report: bool = T
                 busy.append((i, run))
                 continue
             with lock:
-                _finish_run(study, runs, i, run, lock.fd, say, started, stats)
+                _finish_run(study, runs, i, run, lock.fd, say, started)
         if busy and len(busy) == len(todo):
             time.sleep(poll_seconds)  # every run left is held by another runner: wait for them
         elif busy:
@@ -198,7 +154,7 @@ def run_study(study: Study, say: Callable[[str], None] = print, report: bool = T
 
 
 def _finish_run(study: Study, runs: list[PlannedRun], i: int, run: PlannedRun, lock_fd: int,
-                say: Callable[[str], None], started: float, stats: dict) -> None:
+                say: Callable[[str], None], started: float) -> None:
     """Train (or resume), test once and benchmark one run whose lock this runner holds; skips what is done."""
     run_dir = study.out_dir / "runs" / run.run_id
     log = study.out_dir / "logs" / f"{run.run_id}.log"
@@ -209,11 +165,8 @@ def _finish_run(study: Study, runs: list[PlannedRun], i: int, run: PlannedRun, l
     if not run_trained(run_dir):
         mode = "--resume" if folder.trainer_state() is not None else "--overwrite"
         say(f"{label}: training{' (resumed)' if mode == '--resume' else ''}, log {log}")
-        t0 = time.perf_counter()
         _run_logged([*HF_SEG, "train", str(study.out_dir / "recipes" / f"{run.run_id}.json"),
                      "--output-dir", str(run_dir), mode], log, lock_fd, say)
-        stats["seconds"] += time.perf_counter() - t0
-        stats["trained"] += 1
         steps.append("trained")
     if not folder.tested("test"):
         _run_logged([*HF_SEG, "eval", str(run_dir), "--split", "test"], log, lock_fd, say)
@@ -223,6 +176,6 @@ def _finish_run(study: Study, runs: list[PlannedRun], i: int, run: PlannedRun, l
         steps.append("benchmarked")
     test = folder.read(folder.TEST_METRICS)
     left = sum(not run_trained(study.out_dir / "runs" / r.run_id) for r in runs)
-    eta = f", about {stats['seconds'] / stats['trained'] * left / 60:.0f} min left" if stats["trained"] and left else ""
+    eta = f", {format_hours_left(study_progress(study))}" if left and steps else ""
     say(f"{label}: {' + '.join(steps) or 'already done'}; test mIoU {100 * test['mean_iou']:.1f} | "
         f"{len(runs) - left}/{len(runs)} runs trained, {(time.perf_counter() - started) / 60:.1f} min{eta}")

@@ -7,8 +7,8 @@ import json
 from hf_seg.cli import main
 from hf_seg.runs import mark_folder, write_json
 from hf_seg.study.plan import load_study, plan_runs
-from hf_seg.study.progress import format_progress, study_progress
-from hf_seg.study.runner import take_run
+from hf_seg.study.locks import take_run
+from hf_seg.study.progress import format_progress, hours_left, run_trained, study_progress
 
 from helpers.study import write_study
 
@@ -58,7 +58,7 @@ def test_states_scores_plateau_and_time_left(tmp_path):
     assert done["plateau"]["at_epoch"] == 6 and done["plateau"]["plateaued"] is False  # +2.0 points after 75%
     assert rows["b-s1"]["plateau"]["plateaued"] is True  # +0.5 points after 75%
     assert rows["b-s0"]["plateau"] is None and rows["b-s1"]["test"] is None  # unfinished runs are not checked
-    # 21 epochs trained; 5 + 6 + 8 + 8 left at the finished runs' 30 s per epoch
+    # 21 epochs trained; 8 (b-s0 restarts) + 6 + 8 + 8 left at the finished runs' 30 s per epoch: 0.25 h
     assert "1 of 6 runs done, 0.2 h of training so far; plateau check: 1 of 2 pass; about 0.2 h left" in text
     assert "+2.0 FLAG" in text and "+0.5 ok" in text
     assert text.endswith(f"hf-seg report {study.out_dir} --interim")  # some runs done, not all
@@ -72,3 +72,29 @@ def test_the_status_option_prints_without_training(tmp_path):
         main(["study", str(study.file), "--status"])
     assert "a-s0" in out.getvalue() and "1 of 6 runs done" in out.getvalue()
     assert not (study.out_dir / "runs" / "a-s2").exists() and not (study.out_dir / "plan.json").exists()
+
+
+def test_a_tested_and_benchmarked_run_counts_as_trained_without_its_weights(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    assert not run_trained(run_dir)
+    (run_dir / "evaluations.jsonl").write_text(json.dumps({"split": "test"}) + "\n")
+    assert not run_trained(run_dir)  # tested, not yet benchmarked: its weights are still needed
+    write_json(run_dir / "efficiency.json", {"fps": 1.0})
+    assert run_trained(run_dir)  # committed run files (no best/ or last/) are not trained again
+
+
+def _row(run_id: str, state: str, epochs_done: int, epoch_seconds, cap=None) -> dict:
+    return {"run_id": run_id, "variant": run_id.rsplit("-s", 1)[0], "state": state, "epochs": 10,
+            "epochs_done": epochs_done, "epoch_seconds": epoch_seconds, "train_images": cap}
+
+
+def test_time_left_comes_from_the_same_variant_then_the_run_itself_then_its_training_set_size():
+    rows = [_row("slow-s0", "done", 10, 360.0), _row("fast-s0", "done", 10, 36.0), _row("small-s0", "done", 10, 3.6, 64),
+            _row("slow-s1", "not started", 0, None),  # 10 epochs at its own variant's 360 s: 1 h
+            _row("other-s0", "training", 5, 72.0),  # 5 epochs at its own 72 s so far: 0.1 h
+            _row("small2-s0", "not started", 0, None, 64),  # no sibling: the 64-image runs' 3.6 s: 0.01 h
+            _row("fast-s1", "restarts", 4, 999.0)]  # no checkpoint: all 10 epochs again, at its variant's 36 s: 0.1 h
+    hours, unknown = hours_left(rows)
+    assert abs(hours - 1.21) < 1e-9 and unknown == 0
+    assert hours_left([*rows, _row("new-s0", "not started", 0, None, 32)])[1] == 1  # nothing to go on

@@ -12,8 +12,9 @@ import pytest
 
 from hf_seg.runs import read_history, read_json, write_json
 from hf_seg.sam.segment import random_sam, tiny_sam_config
+from hf_seg.study.locks import take_run
 from hf_seg.study.plan import StudyError, check_same_recipe, load_study, plan_runs
-from hf_seg.study.runner import run_study, run_trained, study_lock, take_run
+from hf_seg.study.runner import run_study
 
 from conftest import REPO  # noqa: E402
 from helpers.study import write_study  # noqa: E402
@@ -75,16 +76,6 @@ def test_runs_go_seed_by_seed_and_a_group_may_use_fewer_seeds(tmp_path):
                                                     "unet-s2", "fpn-s2"]
 
 
-def test_a_tested_and_benchmarked_run_counts_as_trained_without_its_weights(tmp_path):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    assert not run_trained(run_dir)
-    (run_dir / "evaluations.jsonl").write_text(json.dumps({"split": "test"}) + "\n")
-    assert not run_trained(run_dir)  # tested, not yet benchmarked: its weights are still needed
-    write_json(run_dir / "efficiency.json", {"fps": 1.0})
-    assert run_trained(run_dir)  # committed run files (no best/ or last/) are not trained again
-
-
 def test_a_run_folder_from_another_recipe_is_not_reused(tmp_path):
     study = load_study(write_study(tmp_path))
     run = plan_runs(study)[0]
@@ -95,18 +86,6 @@ def test_a_run_folder_from_another_recipe_is_not_reused(tmp_path):
         check_same_recipe(run_dir, run.recipe)
     write_json(run_dir / "recipe.json", {**run.recipe, "output_dir": "elsewhere"})
     check_same_recipe(run_dir, run.recipe)  # only where it was written differs: fine
-
-
-def test_a_run_is_held_by_one_runner_at_a_time(tmp_path):
-    lock = take_run(tmp_path, "unet-s0")
-    assert lock is not None and take_run(tmp_path, "unet-s0") is None  # a second runner skips it
-    assert take_run(tmp_path, "fpn-s0") is not None  # other runs stay free
-    lock.release()
-    again = take_run(tmp_path, "unet-s0")
-    assert again is not None
-    again.release()
-    with study_lock(tmp_path):  # the study's own lock is waited for, and short
-        assert (tmp_path / ".lock").is_file()
 
 
 def _env() -> dict:
