@@ -90,6 +90,23 @@ def _leak_words(res: dict, row: dict) -> str:
     return "leaky" + ("" if gap is None else f": test frames {gap:.1f} s from train")
 
 
+def _leak_control(res: dict, group: str, rows: list[dict]) -> str:
+    """Validation as the leak's control, when every variant of the group has the same validation images and they sit
+    at least the audit's gap from all of its training frames: a difference there is the training sets' own, and the
+    test difference beyond it is what the leak adds to the measured score. '' when validation cannot serve."""
+    splits = [split_of(res["splits"], r["run_ids"][0]) for r in rows]
+    gaps = [sp["splits"]["validation"].get("min_seconds_to_train") for sp in splits]
+    if (len({sp["hash"]["validation"] for sp in splits}) != 1
+            or any(g is None or g < sp["min_gap_seconds"] for g, sp in zip(gaps, splits))):
+        return ""
+    return (f" Control: the same {splits[0]['splits']['validation']['images']} validation images lie at least "
+            f"{min(gaps):.1f} s from every training frame in each of these splits (leak-free); validation mIoU "
+            + ", ".join(f"{r['name']} {pct(r['val_miou'])}" for r in rows)
+            + f"; paired differences from {rows[0]['name']}: {_paired(res, group, key='val_miou')}. The test "
+              f"difference beyond the validation difference, the leak's own share of the measured score: "
+            + _paired(res, group, key="test_minus_val") + ".")
+
+
 def _ranked_test(rows: list[dict]) -> str:
     return ", ".join(f"{r['name']} {pct(r['test_miou'])}" for r in sorted(rows, key=lambda r: -r["test_miou"]))
 
@@ -131,7 +148,8 @@ def answer(res: dict, group: str) -> str:
         if same_test:
             return (f"Leakage ({group}), on the same {ref['test_images']} test images: "
                     + "; ".join(f"{r['name']} ({_leak_words(res, r)}) test mIoU {pct(r['test_miou'])}" for r in rows)
-                    + f". Paired differences from {ref['name']}: {_paired(res, group)}.{spread_text(res, group)}")
+                    + f". Paired differences from {ref['name']}: {_paired(res, group)}.{spread_text(res, group)}"
+                    + _leak_control(res, group, rows))
         parts = [f"{r['name']} ({_leak_words(res, r)}) scores test mIoU {pct(r['test_miou'])} on its own "
                  f"{r['test_images']}-image test set vs {pct(ref['test_miou'])} for {ref['name']} ({_leak_words(res, ref)}, "
                  f"{ref['test_images']} images): {points(r['test_miou'] - ref['test_miou'])} points" for r in rows[1:]]

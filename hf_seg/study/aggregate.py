@@ -23,7 +23,7 @@ from hf_seg.study.failures import analyse_best_model
 from hf_seg.study.speed import model_key, read_study_speed
 
 ANALYSIS_DIR = "analysis"
-RESULTS_FORMAT = 2  # raise whenever results.json gains or changes a key the report reads (1: files without it)
+RESULTS_FORMAT = 3  # raise whenever results.json gains or changes a key the report reads (1: files without it)
 SAM_GLOBS = ("runs/*/sam_comparison/*/comparison.json", "sam_comparison/*/comparison.json")  # hf-seg compare-sam
 ROLE_KEYS = {  # group role -> the recipe keys whose variation defines it (checked in this order)
     "split": ("data.split.",),
@@ -246,9 +246,11 @@ def rare_mean(test: dict, class_names: list[str], rare: list[str]) -> Optional[f
 def group_evidence(variants: list[str], runs_by_variant: dict[str, list[RunResult]], class_names: list[str],
                    rare: list[str]) -> dict:
     """The reference's seed spread and every other variant's paired differences from it (test mIoU, validation mIoU,
-    rare-class IoU), each with its 95% interval."""
+    rare-class IoU, and test minus validation mIoU: how much more a variant gains on test than on validation, which
+    isolates a leak into the test images when validation is leak-free for both), each with its 95% interval."""
     metrics = {"test_miou": lambda r: r.test["mean_iou"], "val_miou": lambda r: r.val["mean_iou"],
-               "rare_iou": lambda r: rare_mean(r.test, class_names, rare)}
+               "rare_iou": lambda r: rare_mean(r.test, class_names, rare),
+               "test_minus_val": lambda r: r.test["mean_iou"] - r.val["mean_iou"]}
 
     def by_seed(variant: str, metric: str) -> dict[int, float]:
         return {r.seed: metrics[metric](r) for r in runs_by_variant[variant]}

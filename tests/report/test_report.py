@@ -89,7 +89,8 @@ def make_run(variant: str, members: list, tmp_path: Path) -> RunResult:
 def fake_split(mode: str, run_ids: list[str]) -> dict:
     freqs = [0.3, 0.4, 0.2, 0.004, 0.006, 0.09]
     sizes = {"train": 400, "validation": 90, "test": 50} if mode == "group" else {"train": 367, "validation": 101, "test": 233}
-    return {"label": mode, "run_ids": run_ids, "leak_free": mode == "group", "shared_groups": 0 if mode == "group" else 2,
+    return {"label": mode, "run_ids": run_ids, "hash": {s: f"{mode}-{s}" for s in sizes},
+            "leak_free": mode == "group", "shared_groups": 0 if mode == "group" else 2,
             "temporal_leaks": 0 if mode == "group" else 3, "min_gap_seconds": 2.0,
             "splits": {s: {"images": n, "sequences": {"0001TP": n // 2, "Seq05VD": n - n // 2},
                            "class_frequencies": freqs, "min_seconds_to_train": 5.0 if mode == "group" else 0.1}
@@ -174,6 +175,38 @@ def test_leakage_probes_on_the_same_test_images_answer_their_group_only(tmp_path
     leak = answer(res, "leakage")
     assert leak.startswith("Leakage (leakage), on the same 50 test images:") and "leak_near" in leak
     assert "leak" not in efficiency_answer(res) + cost_answer(res)
+
+
+def test_leak_effect_is_separated_from_the_training_sets_own_difference_on_leak_free_validation(tmp_path):
+    """With validation leak-free in both probes, the answer gives validation as the control and the paired test-minus-
+    validation difference as the leak's own share; validation near a training frame in one probe drops the control."""
+    base = make_run("unet", [["architectures", "unet"]], tmp_path)
+    scores = {("leak_far", 0): (0.36, 0.37), ("leak_far", 1): (0.38, 0.385),
+              ("leak_near", 0): (0.35, 0.385), ("leak_near", 1): (0.368, 0.405)}
+    runs = []
+    for (name, seed), (val, test) in scores.items():
+        frames = "far_from_test" if name == "leak_far" else "near_test"
+        recipe = {**base.recipe, "name": name, "train": {**base.recipe["train"], "seed": seed},
+                  "data": {**base.recipe["data"], "split": {**base.recipe["data"]["split"], "train_frames": frames}}}
+        runs.append(fake_run(f"{name}-s{seed}", name, [["leakage", name]], recipe, val, test, 20.0))
+    groups = {"architectures": {"unet": {}}, "leakage": {"leak_far": {"data.split.train_frames": "far_from_test"},
+                                                         "leak_near": {"data.split.train_frames": "near_test"}}}
+    plan = {"study": {"name": "leak", "description": "", "seeds": [0, 1], "groups": groups, "file": "leak.json",
+                      "base_recipe": "recipes/unet_resnet18_cpu.json", "resolved_base": base.recipe}}
+    far, near = fake_split("group", ["leak_far-s0", "leak_far-s1"]), fake_split("group", ["leak_near-s0", "leak_near-s1"])
+    far["hash"] = {**far["hash"], "train": "far"}
+    near["hash"] = {**near["hash"], "train": "near"}
+    near["splits"]["validation"]["min_seconds_to_train"] = 16.0
+    (tmp_path / "analysis").mkdir()
+    res = summarise(plan, [base, *runs], [fake_split("group", ["unet-s0"]), far, near], tmp_path / "analysis")
+    leak = answer(res, "leakage")
+    assert "Control: the same 90 validation images lie at least 5.0 s from every training frame" in leak
+    assert "validation mIoU leak_far 37.0, leak_near 35.9" in leak
+    # test - validation: far +1.0, +0.5; near +3.5, +3.7 -> paired +2.5, +3.2, mean +2.85 (a wide 2-seed interval)
+    share = leak.split("the leak's own share of the measured score: ")[1]
+    assert share.startswith("leak_near +2.9 [") and "inconclusive" in share
+    near["splits"]["validation"]["min_seconds_to_train"] = 1.0  # validation leaks too: it can no longer be the control
+    assert "Control" not in answer(res, "leakage")
 
 
 def test_sentences_cite_the_tables_numbers(results):
