@@ -92,8 +92,9 @@ def _leak_words(res: dict, row: dict) -> str:
 
 def _leak_control(res: dict, group: str, rows: list[dict]) -> str:
     """Validation as the leak's control, when every variant of the group has the same validation images and they sit
-    at least the audit's gap from all of its training frames: a difference there is the training sets' own, and the
-    test difference beyond it is what the leak adds to the measured score. '' when validation cannot serve."""
+    at least the audit's gap from its training frames: a difference there is the training sets' own, and the test
+    difference beyond it is what the near frames add on the test images specifically. '' when validation cannot serve;
+    deliberately conservative, so also when the audit has no gap (no timestamps, or no validation sequence trains)."""
     splits = [split_of(res["splits"], r["run_ids"][0]) for r in rows]
     gaps = [sp["splits"]["validation"].get("min_seconds_to_train") for sp in splits]
     if (len({sp["hash"]["validation"] for sp in splits}) != 1
@@ -103,7 +104,8 @@ def _leak_control(res: dict, group: str, rows: list[dict]) -> str:
             f"{min(gaps):.1f} s from every training frame in each of these splits (leak-free); validation mIoU "
             + ", ".join(f"{r['name']} {pct(r['val_miou'])}" for r in rows)
             + f"; paired differences from {rows[0]['name']}: {_paired(res, group, key='val_miou')}. The test "
-              f"difference beyond the validation difference, the leak's own share of the measured score: "
+              f"difference beyond the validation difference (what the near frames add on the test images "
+              f"specifically: the leak, plus any closer match to the test scenes): "
             + _paired(res, group, key="test_minus_val") + ".")
 
 

@@ -247,7 +247,8 @@ def group_evidence(variants: list[str], runs_by_variant: dict[str, list[RunResul
                    rare: list[str]) -> dict:
     """The reference's seed spread and every other variant's paired differences from it (test mIoU, validation mIoU,
     rare-class IoU, and test minus validation mIoU: how much more a variant gains on test than on validation, which
-    isolates a leak into the test images when validation is leak-free for both), each with its 95% interval."""
+    separates a leak into the test images from the training sets' own difference when validation is leak-free for
+    both), each with its 95% interval."""
     metrics = {"test_miou": lambda r: r.test["mean_iou"], "val_miou": lambda r: r.val["mean_iou"],
                "rare_iou": lambda r: rare_mean(r.test, class_names, rare),
                "test_minus_val": lambda r: r.test["mean_iou"] - r.val["mean_iou"]}

@@ -57,6 +57,15 @@ def _state(folder: RunFolder, study: Study, run: PlannedRun, history: list[dict]
     return "interrupted" if folder.trainer_state() is not None else "restarts"  # --resume from last/, or from scratch
 
 
+def _epochs_kept(folder: RunFolder, state: str, history: list[dict]) -> int:
+    """Epochs the run will not train again: none when it starts over, up to its last checkpoint when it resumes."""
+    if state in ("not started", "restarts", "other recipe"):
+        return 0
+    if state == "interrupted":
+        return folder.trainer_state()["epoch"]  # epochs after the last checkpoint are trained again
+    return history[-1]["epoch"] if history else 0
+
+
 def study_progress(study: Study) -> list[dict]:
     """One row per planned run, in the runner's order: state, epochs, best validation and test mIoU, plateau check,
     training minutes and seconds per epoch."""
@@ -71,7 +80,7 @@ def study_progress(study: Study) -> list[dict]:
         seconds = sum(r.get("seconds", 0.0) for r in history)
         rows.append({
             "run_id": run.run_id, "variant": run.variant, "state": state, "epochs": run.recipe["train"]["epochs"],
-            "epochs_done": history[-1]["epoch"] if history else 0,
+            "epochs_done": history[-1]["epoch"] if history else 0, "epochs_kept": _epochs_kept(folder, state, history),
             "best_val": best["val_mean_iou"] if best else None, "best_epoch": best["epoch"] if best else None,
             "test": ledger[0]["mean_iou"] if ledger else None,
             "plateau": plateau(history) if state in FINISHED else None,
@@ -83,8 +92,9 @@ def study_progress(study: Study) -> list[dict]:
 
 def hours_left(rows: list[dict]) -> tuple[float, int]:
     """Hours of training left and how many unfinished runs have nothing to estimate from. Each unfinished run's
-    remaining epochs are timed (evaluations included) by the most specific evidence there is: finished runs of the same
-    variant (other seeds), else the run's own epochs so far, else finished runs with the same training-set cap."""
+    remaining epochs (from its last checkpoint, or all of them when it starts over) are timed, evaluations included, by
+    the most specific evidence there is: finished runs of the same variant (other seeds), else the run's own epochs so
+    far, else finished runs with the same training-set cap."""
     by_variant: dict[str, list[float]] = {}
     by_cap: dict[int | None, list[float]] = {}
     for r in rows:
@@ -95,12 +105,12 @@ def hours_left(rows: list[dict]) -> tuple[float, int]:
     for r in rows:
         if r["state"] in FINISHED:
             continue
-        seen = by_variant.get(r["variant"]) or ([r["epoch_seconds"]] if r["epoch_seconds"] else by_cap.get(r["train_images"]))
+        own = r["epoch_seconds"] if r["state"] != "other recipe" else None  # that history is another recipe's
+        seen = by_variant.get(r["variant"]) or ([own] if own else by_cap.get(r["train_images"]))
         if not seen:
             unknown += 1
             continue
-        done = 0 if r["state"] == "restarts" else r["epochs_done"]  # no checkpoint: it trains from epoch 1 again
-        hours += (r["epochs"] - done) * statistics.median(seen) / 3600
+        hours += (r["epochs"] - r["epochs_kept"]) * statistics.median(seen) / 3600
     return hours, unknown
 
 

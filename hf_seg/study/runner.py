@@ -19,7 +19,7 @@ import transformers
 
 from hf_seg.bench.efficiency import benchmark_model, encoder_flops, environment
 from hf_seg.engine.runtime import MIXED_PRECISION
-from hf_seg.errors import Terminated
+from hf_seg.errors import HfSegError, Terminated
 from hf_seg.report import make_report
 from hf_seg.runs import RunFolder, write_json
 from hf_seg.study.locks import study_lock, take_run
@@ -153,6 +153,15 @@ def run_study(study: Study, say: Callable[[str], None] = print, report: bool = T
     return [study.out_dir / "runs" / r.run_id for r in runs]
 
 
+def _time_left(study: Study) -> str:
+    """The study's estimated training time left, or why there is none: a run folder that cannot be read (another
+    runner writing it, or damaged) must not stop this runner over a progress line."""
+    try:
+        return format_hours_left(study_progress(study))
+    except HfSegError as e:
+        return f"time left unknown ({e})"
+
+
 def _finish_run(study: Study, runs: list[PlannedRun], i: int, run: PlannedRun, lock_fd: int,
                 say: Callable[[str], None], started: float) -> None:
     """Train (or resume), test once and benchmark one run whose lock this runner holds; skips what is done."""
@@ -176,6 +185,6 @@ def _finish_run(study: Study, runs: list[PlannedRun], i: int, run: PlannedRun, l
         steps.append("benchmarked")
     test = folder.read(folder.TEST_METRICS)
     left = sum(not run_trained(study.out_dir / "runs" / r.run_id) for r in runs)
-    eta = f", {format_hours_left(study_progress(study))}" if left and steps else ""
+    eta = f", {_time_left(study)}" if left and steps else ""
     say(f"{label}: {' + '.join(steps) or 'already done'}; test mIoU {100 * test['mean_iou']:.1f} | "
         f"{len(runs) - left}/{len(runs)} runs trained, {(time.perf_counter() - started) / 60:.1f} min{eta}")

@@ -60,6 +60,7 @@ def test_states_scores_plateau_and_time_left(tmp_path):
     assert rows["b-s0"]["plateau"] is None and rows["b-s1"]["test"] is None  # unfinished runs are not checked
     # 21 epochs trained; 8 (b-s0 restarts) + 6 + 8 + 8 left at the finished runs' 30 s per epoch: 0.25 h
     assert "1 of 6 runs done, 0.2 h of training so far; plateau check: 1 of 2 pass; about 0.2 h left" in text
+    assert abs(hours_left(list(rows.values()))[0] - 0.25) < 1e-9
     assert "+2.0 FLAG" in text and "+0.5 ok" in text
     assert text.endswith(f"hf-seg report {study.out_dir} --interim")  # some runs done, not all
     assert not (study.out_dir / "locks" / "b-s0.lock").exists()  # only existing locks are probed
@@ -84,9 +85,9 @@ def test_a_tested_and_benchmarked_run_counts_as_trained_without_its_weights(tmp_
     assert run_trained(run_dir)  # committed run files (no best/ or last/) are not trained again
 
 
-def _row(run_id: str, state: str, epochs_done: int, epoch_seconds, cap=None) -> dict:
-    return {"run_id": run_id, "variant": run_id.rsplit("-s", 1)[0], "state": state, "epochs": 10,
-            "epochs_done": epochs_done, "epoch_seconds": epoch_seconds, "train_images": cap}
+def _row(run_id: str, state: str, kept: int, epoch_seconds, cap=None) -> dict:
+    return {"run_id": run_id, "variant": run_id.rsplit("-s", 1)[0], "state": state, "epochs": 10, "epochs_kept": kept,
+            "epoch_seconds": epoch_seconds, "train_images": cap}
 
 
 def test_time_left_comes_from_the_same_variant_then_the_run_itself_then_its_training_set_size():
@@ -94,7 +95,23 @@ def test_time_left_comes_from_the_same_variant_then_the_run_itself_then_its_trai
             _row("slow-s1", "not started", 0, None),  # 10 epochs at its own variant's 360 s: 1 h
             _row("other-s0", "training", 5, 72.0),  # 5 epochs at its own 72 s so far: 0.1 h
             _row("small2-s0", "not started", 0, None, 64),  # no sibling: the 64-image runs' 3.6 s: 0.01 h
-            _row("fast-s1", "restarts", 4, 999.0)]  # no checkpoint: all 10 epochs again, at its variant's 36 s: 0.1 h
+            _row("fast-s1", "restarts", 0, 999.0),  # no checkpoint: all 10 epochs again, at its variant's 36 s: 0.1 h
+            _row("more-s0", "interrupted", 5, 144.0),  # resumes after epoch 5, at its own 144 s: 0.2 h
+            _row("mixed-s0", "other recipe", 0, 9999.0, 64)]  # another recipe's timing is ignored: 64-image runs, 0.01 h
     hours, unknown = hours_left(rows)
-    assert abs(hours - 1.21) < 1e-9 and unknown == 0
+    assert abs(hours - 1.42) < 1e-9 and unknown == 0
     assert hours_left([*rows, _row("new-s0", "not started", 0, None, 32)])[1] == 1  # nothing to go on
+
+
+def test_epochs_kept_are_those_before_the_last_checkpoint(tmp_path):
+    study = _study(tmp_path)
+    run_dir = study.out_dir / "runs" / "a-s2"
+    _history(run_dir, [0.2, 0.3, 0.35, 0.36, 0.37])  # 5 epochs logged, the runner died after the checkpoint of epoch 4
+    (run_dir / "last").mkdir()
+    write_json(run_dir / "last" / "trainer_state.json",
+               {"epoch": 4, "global_step": 40, "best_miou": 0.37, "best_epoch": 4, "evals_since_best": 0})
+    with take_run(study.out_dir, "a-s1"):  # a runner trains it now
+        rows = {r["run_id"]: r for r in study_progress(study)}
+    assert rows["a-s2"]["state"] == "interrupted" and rows["a-s2"]["epochs_kept"] == 4
+    assert rows["b-s0"]["state"] == "restarts" and rows["b-s0"]["epochs_kept"] == 0  # 3 epochs logged, no checkpoint
+    assert rows["a-s1"]["state"] == "training" and rows["a-s1"]["epochs_kept"] == 2  # its logged epochs

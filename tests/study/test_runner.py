@@ -1,6 +1,5 @@
 """The study runner: study-file validation, shared variants, resumable runs (killed and re-run), report at the end."""
 
-import json
 import os
 import re
 import signal
@@ -14,7 +13,7 @@ from hf_seg.runs import read_history, read_json, write_json
 from hf_seg.sam.segment import random_sam, tiny_sam_config
 from hf_seg.study.locks import take_run
 from hf_seg.study.plan import StudyError, check_same_recipe, load_study, plan_runs
-from hf_seg.study.runner import run_study
+from hf_seg.study.runner import _time_left, run_study
 
 from conftest import REPO  # noqa: E402
 from helpers.study import write_study  # noqa: E402
@@ -86,6 +85,18 @@ def test_a_run_folder_from_another_recipe_is_not_reused(tmp_path):
         check_same_recipe(run_dir, run.recipe)
     write_json(run_dir / "recipe.json", {**run.recipe, "output_dir": "elsewhere"})
     check_same_recipe(run_dir, run.recipe)  # only where it was written differs: fine
+
+
+def test_the_progress_line_survives_a_run_folder_it_cannot_read(tmp_path):
+    """The time left after each run is a courtesy: a damaged (or half-written) run file elsewhere in the study is
+    named in the line instead of stopping the runner."""
+    study = load_study(write_study(tmp_path, groups={"g": {"a": {}, "b": {"model.arch": "fpn"}}}))
+    run_dir = study.out_dir / "runs" / "a-s0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "history.jsonl").write_text('{"epoch": 1, "seconds": 30.0}\n')
+    assert _time_left(study).startswith("about ")
+    (run_dir / "history.jsonl").write_text('{"epoch": 1, "seconds": 30.0}\n{"epoch": 2, "sec')
+    assert _time_left(study).startswith(f"time left unknown ('{run_dir / 'history.jsonl'}' line 2 is not valid JSON")
 
 
 def _env() -> dict:
