@@ -66,11 +66,11 @@ def _epochs_kept(folder: RunFolder, state: str, history: list[dict]) -> int:
     return history[-1]["epoch"] if history else 0
 
 
-def study_progress(study: Study) -> list[dict]:
+def study_progress(study: Study, runs: list[PlannedRun] | None = None) -> list[dict]:
     """One row per planned run, in the runner's order: state, epochs, best validation and test mIoU, plateau check,
-    training minutes and seconds per epoch."""
+    training minutes and seconds per epoch. `runs`: the study's plan when the caller has it already (the runner)."""
     rows = []
-    for run in plan_runs(study):
+    for run in plan_runs(study) if runs is None else runs:
         folder = RunFolder(study.out_dir / "runs" / run.run_id)
         history = folder.history()
         evals = [r for r in history if r.get("val_mean_iou") is not None]

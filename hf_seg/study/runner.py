@@ -153,11 +153,11 @@ def run_study(study: Study, say: Callable[[str], None] = print, report: bool = T
     return [study.out_dir / "runs" / r.run_id for r in runs]
 
 
-def _time_left(study: Study) -> str:
+def _time_left(study: Study, runs: list[PlannedRun]) -> str:
     """The study's estimated training time left, or why there is none: a run folder that cannot be read (another
     runner writing it, or damaged) must not stop this runner over a progress line."""
     try:
-        return format_hours_left(study_progress(study))
+        return format_hours_left(study_progress(study, runs))
     except HfSegError as e:
         return f"time left unknown ({e})"
 
@@ -185,6 +185,6 @@ def _finish_run(study: Study, runs: list[PlannedRun], i: int, run: PlannedRun, l
         steps.append("benchmarked")
     test = folder.read(folder.TEST_METRICS)
     left = sum(not run_trained(study.out_dir / "runs" / r.run_id) for r in runs)
-    eta = f", {_time_left(study)}" if left and steps else ""
+    eta = f", {_time_left(study, runs)}" if left and steps else ""
     say(f"{label}: {' + '.join(steps) or 'already done'}; test mIoU {100 * test['mean_iou']:.1f} | "
         f"{len(runs) - left}/{len(runs)} runs trained, {(time.perf_counter() - started) / 60:.1f} min{eta}")

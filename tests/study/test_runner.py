@@ -94,9 +94,9 @@ def test_the_progress_line_survives_a_run_folder_it_cannot_read(tmp_path):
     run_dir = study.out_dir / "runs" / "a-s0"
     run_dir.mkdir(parents=True)
     (run_dir / "history.jsonl").write_text('{"epoch": 1, "seconds": 30.0}\n')
-    assert _time_left(study).startswith("about ")
+    assert _time_left(study, plan_runs(study)).startswith("about ")
     (run_dir / "history.jsonl").write_text('{"epoch": 1, "seconds": 30.0}\n{"epoch": 2, "sec')
-    assert _time_left(study).startswith(f"time left unknown ('{run_dir / 'history.jsonl'}' line 2 is not valid JSON")
+    assert _time_left(study, plan_runs(study)).startswith(f"time left unknown ('{run_dir / 'history.jsonl'}' line 2 is not valid JSON")
 
 
 def _env() -> dict:
